@@ -1,0 +1,45 @@
+"""Limits and timeouts, each with a safe default. All sizes of frames are in UTF-16 units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """How a TCP server protects itself from slow, stuck or hostile peers."""
+
+    max_frame_length: int = 16 * MiB
+    """A frame announcing a longer body closes the connection (Nest: maxBufferSize)."""
+    incomplete_frame_timeout: float = 30.0
+    """Seconds a peer may stop sending in the middle of a frame (Nest's default too)."""
+    idle_timeout: float | None = 600.0
+    """Seconds without a byte and without work in flight before the socket is closed."""
+    max_connections: int = 10_000
+    """Connections beyond this are closed as soon as they are accepted."""
+    max_in_flight_per_connection: int = 1024
+    """Requests one connection may have running; past it the server stops reading from it."""
+    write_buffer_high_water: int = 1 * MiB
+    """Unsent bytes at which the server stops reading from that peer until it catches up."""
+    max_send_buffer: int = 64 * MiB
+    """Unsent bytes at which a peer that never reads is disconnected (Nest: maxSendBufferSize)."""
+    drain_timeout: float = 30.0
+    """Seconds a graceful shutdown waits for in-flight handlers before cancelling them."""
+    backlog: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """How a TCP client connects, waits and gives up."""
+
+    request_timeout: float | None = 30.0
+    """Default seconds to wait for a whole answer; a call may pass its own."""
+    connect_timeout: float = 5.0
+    connect_attempts: int = 3
+    """Tries per call to (re)connect before it fails with ServiceUnavailable."""
+    reconnect_backoff: float = 0.05
+    """First pause between connect attempts; it doubles on each further attempt."""
+    max_frame_length: int = 64 * MiB
+    write_buffer_high_water: int = 1 * MiB

@@ -1,0 +1,304 @@
+"""One accepted connection: feed the decoder, dispatch packets, write answers with backpressure.
+
+Answers produced in one event-loop iteration are written together (one syscall), reading stops
+while the peer is not reading its answers or has too many requests running, and a peer whose
+unsent answers pass ``max_send_buffer`` is cut off, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from types import CoroutineType, GeneratorType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from vidmesh.transport.context import (
+    MessageContext,
+    current_context,
+    reset_current_context,
+    set_current_context,
+)
+from vidmesh.transport.errors import CloseReason, FrameError, RpcError
+from vidmesh.transport.patterns import route_of_incoming
+from vidmesh.transport.tcp import envelope
+from vidmesh.transport.tcp.framing import FrameDecoder
+
+if TYPE_CHECKING:
+    from vidmesh.transport.tcp.server import TcpServer
+
+logger = structlog.get_logger("vidmesh.transport.tcp")
+
+
+class ServerConnection(asyncio.Protocol):
+    def __init__(self, server: TcpServer) -> None:
+        self._server = server
+        self._options = server.options
+        self._loop = asyncio.get_running_loop()
+        self._decoder = FrameDecoder(self._options.max_frame_length)
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._writes_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._draining = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.peer = ""
+        self.last_received = self._loop.time()
+        self.closed = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        transport.set_write_buffer_limits(high=self._options.write_buffer_high_water)
+        if not self._server.admit(self):
+            self.close(CloseReason.TOO_MANY_CONNECTIONS, abort=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._server.forget(self)
+        self._release_writers()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = self._loop.time()
+        try:
+            packets = self._decoder.feed(data)
+        except FrameError as error:
+            self.close(error.reason, detail=error.detail)
+            return
+        for packet in packets:
+            if self.closed:
+                return
+            self._dispatch(packet)
+
+    def pause_writing(self) -> None:
+        self._writes_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writes_paused = False
+        self._release_writers()
+        self._update_reading()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _dispatch(self, packet: Any) -> None:
+        if type(packet) is not dict:
+            self.close(
+                CloseReason.INVALID_PACKET, detail=f"a {type(packet).__name__}, not an object"
+            )
+            return
+        pattern = packet.get("pattern")
+        request_id = packet.get("id")
+        route = route_of_incoming(pattern)
+        if request_id is None:
+            self._dispatch_event(packet, pattern, route)
+            return
+        invoke = self._server.table.messages.get(route)
+        if invoke is None:
+            self._send(envelope.no_handler_frame(request_id))
+            return
+        context = MessageContext(
+            pattern,
+            route,
+            packet.get("data"),
+            request_id,
+            envelope.headers_of(packet),
+            "tcp",
+            self.peer,
+        )
+        token = set_current_context(context)
+        try:
+            result = invoke(context)
+            if type(result) is CoroutineType or inspect.isawaitable(result):
+                self._spawn(self._answer_later(request_id, result))
+            elif hasattr(result, "__aiter__"):
+                self._spawn(self._answer_stream(request_id, result))
+            elif type(result) is GeneratorType:
+                self._answer_sync_stream(request_id, result)
+            else:
+                self._answer(request_id, result)
+        except Exception as error:
+            self._answer_error(request_id, error, context)
+        finally:
+            reset_current_context(token)
+
+    def _dispatch_event(self, packet: dict[str, Any], pattern: Any, route: str) -> None:
+        handlers = self._server.table.events.get(route)
+        if not handlers:
+            logger.warning("no_event_handler", route=route, peer=self.peer)
+            return
+        context = MessageContext(
+            pattern, route, packet.get("data"), None, envelope.headers_of(packet), "tcp", self.peer
+        )
+        token = set_current_context(context)
+        try:
+            for invoke in handlers:
+                self._run_event_handler(invoke, context)
+        finally:
+            reset_current_context(token)
+
+    def _run_event_handler(self, invoke: Any, context: MessageContext) -> None:
+        try:
+            result = invoke(context)
+        except Exception:
+            logger.exception("event_handler_failed", route=context.route)
+            return
+        if inspect.isawaitable(result):
+            self._spawn(self._finish_event(result, context.route))
+
+    async def _finish_event(self, result: Awaitable[Any], route: str) -> None:
+        try:
+            await result
+        except Exception:
+            logger.exception("event_handler_failed", route=route)
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _answer(self, request_id: Any, value: Any) -> None:
+        try:
+            frame = envelope.response_frame(request_id, value)
+        except TypeError as error:
+            self._answer_error(request_id, error, None)
+            return
+        self._send(frame)
+
+    def _answer_error(
+        self, request_id: Any, error: Exception, context: MessageContext | None
+    ) -> None:
+        if isinstance(error, RpcError):
+            try:
+                self._send(envelope.error_frame(request_id, error.error))
+                return
+            except TypeError as encode_error:
+                error = encode_error
+        logger.error(
+            "handler_failed",
+            route=context.route if context else None,
+            peer=self.peer,
+            exc_info=error,
+        )
+        self._send(envelope.error_frame(request_id, envelope.INTERNAL_ERROR))
+
+    async def _answer_later(self, request_id: Any, pending: Awaitable[Any]) -> None:
+        try:
+            value = await pending
+        except Exception as error:
+            self._answer_error(request_id, error, _context_or_none())
+            return
+        self._answer(request_id, value)
+
+    async def _answer_stream(self, request_id: Any, items: AsyncIterator[Any]) -> None:
+        try:
+            async for item in items:
+                self._send(envelope.stream_item_frame(request_id, item))
+                if self._writes_paused:
+                    await self._wait_for_drain()
+        except Exception as error:
+            self._answer_error(request_id, error, _context_or_none())
+            return
+        self._send(envelope.end_of_stream_frame(request_id))
+
+    def _answer_sync_stream(self, request_id: Any, items: Iterator[Any]) -> None:
+        for item in items:
+            self._send(envelope.stream_item_frame(request_id, item))
+        self._send(envelope.end_of_stream_frame(request_id))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _send(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        self._out.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        transport = self._transport
+        if self.closed or transport is None or transport.is_closing():
+            self._out.clear()
+            return
+        out, self._out = self._out, []
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if transport.get_write_buffer_size() > self._options.max_send_buffer:
+            self.close(CloseReason.SEND_BUFFER_EXCEEDED, abort=True)
+
+    async def _wait_for_drain(self) -> None:
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+        await self._drained
+
+    def _release_writers(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    # -- flow control and lifecycle ---------------------------------------------------------
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = self._loop.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        if len(self.tasks) >= self._options.max_in_flight_per_connection:
+            self._update_reading()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if self._reading_paused:
+            self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        overloaded = len(self.tasks) >= self._options.max_in_flight_per_connection
+        pause = self._writes_paused or overloaded or self._draining
+        if pause and not self._reading_paused:
+            transport.pause_reading()
+        elif not pause and self._reading_paused:
+            transport.resume_reading()
+        self._reading_paused = pause
+
+    def stop_reading(self) -> None:
+        """Take no new messages from this peer; answers still go out (graceful drain)."""
+        self._draining = True
+        self._update_reading()
+
+    @property
+    def has_partial_frame(self) -> bool:
+        return self._decoder.has_partial_frame
+
+    def close(self, reason: CloseReason, *, detail: str = "", abort: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        log = (
+            logger.info
+            if reason in (CloseReason.SHUTDOWN, CloseReason.IDLE_TIMEOUT)
+            else logger.warning
+        )
+        log("connection_closed", reason=reason.value, detail=detail, peer=self.peer)
+        if self._transport is None:
+            return
+        if abort:
+            self._transport.abort()
+            return
+        if self._out:
+            self._transport.write(b"".join(self._out))
+            self._out.clear()
+        self._transport.close()
+
+
+def _context_or_none() -> MessageContext | None:
+    try:
+        return current_context()
+    except LookupError:
+        return None

@@ -1,0 +1,137 @@
+"""The ``<length>#<json>`` frame format of Nest's JsonSocket; pure, no I/O.
+
+``length`` is JavaScript's ``String.length`` of the JSON text: UTF-16 code units, so an emoji
+counts 2 and a Korean syllable 1 (but 3 UTF-8 bytes). Bytes are decoded incrementally, as Node's
+StringDecoder does, so a read may split a frame, or a UTF-8 character, anywhere.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Any
+
+import orjson
+import pydantic
+from vidmesh.transport.errors import CloseReason, FrameError
+
+DELIMITER = "#"
+MAX_LENGTH_DIGITS = 10
+
+
+def utf16_length(text: str) -> int:
+    """JavaScript's ``String.length`` of ``text``."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode_frame(packet: Any) -> bytes:
+    """One frame for ``packet``; raises ``TypeError`` if it is not JSON-serialisable."""
+    body = orjson.dumps(packet, default=_json_default)
+    units = len(body) if body.isascii() else utf16_length(body.decode())
+    return b"%d#%b" % (units, body)
+
+
+class FrameDecoder:
+    """Turns a byte stream into decoded JSON packets.
+
+    ``feed`` returns every packet completed by the new bytes and raises :class:`FrameError` on
+    anything a well-behaved peer never sends. After an error the decoder must be discarded.
+    """
+
+    __slots__ = ("_decoder", "_expected", "_parts", "_units", "max_frame_length")
+
+    def __init__(self, max_frame_length: int) -> None:
+        self.max_frame_length = max_frame_length
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._parts: list[str] = []  # undecoded text, joined only once a whole body has arrived
+        self._units = 0  # UTF-16 units in _parts
+        self._expected: int | None = None  # body length announced by the current header
+
+    @property
+    def has_partial_frame(self) -> bool:
+        """True while part of a frame has arrived and the rest has not."""
+        return bool(self._parts) or self._expected is not None
+
+    @property
+    def buffered_units(self) -> int:
+        """UTF-16 units held for an incomplete frame."""
+        return self._units
+
+    def feed(self, data: bytes) -> list[Any]:
+        new = self._decoder.decode(data)
+        if not new:
+            return []
+        self._parts.append(new)
+        self._units += utf16_length(new)
+        if self._expected is not None and self._units < self._expected:
+            return []  # the body is still arriving: don't join the parts yet
+        text = "".join(self._parts) if len(self._parts) > 1 else new
+        packets: list[Any] = []
+        position = 0
+        while position < len(text):
+            if self._expected is None:
+                position = self._read_length(text, position)
+                if self._expected is None:
+                    break
+            frame_end = self._frame_end(text, position, self._expected)
+            if frame_end is None:
+                break
+            packets.append(_parse_json(text[position:frame_end]))
+            self._expected = None
+            position = frame_end
+        rest = text[position:]
+        self._parts = [rest] if rest else []
+        self._units = utf16_length(rest)
+        return packets
+
+    def _read_length(self, text: str, position: int) -> int:
+        hash_at = text.find(DELIMITER, position, position + MAX_LENGTH_DIGITS + 1)
+        if hash_at < 0:
+            header = text[position:]
+            if len(header) > MAX_LENGTH_DIGITS or not (header.isascii() and header.isdigit()):
+                raise FrameError(CloseReason.CORRUPTED_LENGTH, _preview(header))
+            return position
+        header = text[position:hash_at]
+        if not (header.isascii() and header.isdigit()):
+            raise FrameError(CloseReason.CORRUPTED_LENGTH, _preview(header))
+        length = int(header)
+        if length > self.max_frame_length:
+            raise FrameError(
+                CloseReason.FRAME_TOO_LARGE, f"{length} > {self.max_frame_length} characters"
+            )
+        self._expected = length
+        return hash_at + 1
+
+    @staticmethod
+    def _frame_end(text: str, start: int, units: int) -> int | None:
+        """Index where a body of ``units`` UTF-16 units starting at ``start`` ends, if it has."""
+        candidate = text[start : start + units]  # every character is at least one unit
+        if candidate.isascii():
+            return start + units if len(candidate) == units else None
+        encoded = candidate.encode("utf-16-le", "surrogatepass")
+        if len(encoded) < 2 * units:
+            return None
+        body = encoded[: 2 * units].decode("utf-16-le", "surrogatepass")
+        if body and "\ud800" <= body[-1] <= "\udbff":
+            raise FrameError(CloseReason.CORRUPTED_LENGTH, "the length splits a character")
+        return start + len(body)
+
+
+def _parse_json(body: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise FrameError(CloseReason.INVALID_JSON, f"{error}: {_preview(body)}") from None
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))

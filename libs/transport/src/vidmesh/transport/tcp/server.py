@@ -1,0 +1,125 @@
+"""The TCP listener: accepts connections, enforces the connection cap and timeouts, drains."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+import structlog
+from vidmesh.transport.errors import CloseReason
+from vidmesh.transport.options import ServerOptions
+from vidmesh.transport.routing import Router, RouteTable
+from vidmesh.transport.tcp.connection import ServerConnection
+
+logger = structlog.get_logger("vidmesh.transport.tcp")
+
+
+class TcpServer:
+    """Serves a :class:`RouteTable` over Nest's TCP framing; a transport of a Microservice."""
+
+    name = "tcp"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        options: ServerOptions | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.options = options or ServerOptions()
+        self.ssl_context = ssl_context
+        self.table = RouteTable(Router())
+        self.connections: set[ServerConnection] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after listening on port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.requested_port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, table: RouteTable) -> None:
+        self.table = table
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ServerConnection(self),
+            self.host,
+            self.requested_port,
+            ssl=self.ssl_context,
+            backlog=self.options.backlog,
+            reuse_address=True,
+        )
+        self._sweeper = loop.create_task(self._sweep_forever())
+        logger.info(
+            "tcp_listening", host=self.host, port=self.port, tls=self.ssl_context is not None
+        )
+
+    def admit(self, connection: ServerConnection) -> bool:
+        if len(self.connections) >= self.options.max_connections:
+            return False
+        self.connections.add(connection)
+        return True
+
+    def forget(self, connection: ServerConnection) -> None:
+        self.connections.discard(connection)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Stop accepting and reading; wait for running handlers, then cancel what is left."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.stop_reading()
+        tasks = {task for connection in self.connections for task in connection.tasks}
+        if not tasks:
+            return
+        wait = self.options.drain_timeout if timeout is None else timeout
+        _, unfinished = await asyncio.wait(tasks, timeout=wait)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            logger.warning("drain_cancelled_handlers", count=len(unfinished))
+            await asyncio.wait(unfinished, timeout=1.0)
+
+    async def stop(self) -> None:
+        await self.drain()
+        await asyncio.sleep(0)  # let answers scheduled by the last handlers be flushed
+        for connection in list(self.connections):
+            connection.close(CloseReason.SHUTDOWN)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._server is not None:
+            await self._server.wait_closed()
+        logger.info("tcp_stopped", port=self.port)
+
+    async def _sweep_forever(self) -> None:
+        interval = self._sweep_interval()
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep()
+
+    def _sweep_interval(self) -> float:
+        limits = [self.options.incomplete_frame_timeout, self.options.idle_timeout or 60.0]
+        return max(0.02, min(1.0, min(limits) / 4))
+
+    def sweep(self) -> None:
+        """Close connections stuck in the middle of a frame, or idle past the limit."""
+        now = asyncio.get_running_loop().time()
+        for connection in list(self.connections):
+            silent_for = now - connection.last_received
+            if connection.has_partial_frame:
+                if silent_for > self.options.incomplete_frame_timeout:
+                    connection.close(CloseReason.INCOMPLETE_FRAME_TIMEOUT, abort=True)
+            elif (
+                self.options.idle_timeout is not None
+                and not connection.tasks
+                and silent_for > self.options.idle_timeout
+            ):
+                connection.close(CloseReason.IDLE_TIMEOUT)

@@ -1,0 +1,55 @@
+"""Real servers for tests: a Microservice on a free loopback port and a client for it."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from vidmesh.transport.app import Microservice
+from vidmesh.transport.middleware import ClientMiddleware, Middleware
+from vidmesh.transport.options import ClientOptions, ServerOptions
+from vidmesh.transport.routing import Router
+from vidmesh.transport.tcp.client import TcpClient
+from vidmesh.transport.tcp.server import TcpServer
+
+
+@dataclass
+class ServedTcp:
+    service: Microservice
+    server: TcpServer
+    client: TcpClient
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@contextlib.asynccontextmanager
+async def serve_tcp(
+    router: Router,
+    *,
+    options: ServerOptions | None = None,
+    middleware: Sequence[Middleware] = (),
+    server_ssl: ssl.SSLContext | None = None,
+    client_ssl: ssl.SSLContext | None = None,
+    client_options: ClientOptions | None = None,
+    client_middleware: Sequence[ClientMiddleware] = (),
+) -> AsyncIterator[ServedTcp]:
+    """Serve ``router`` on 127.0.0.1 (port chosen by the OS) with a client connected to it."""
+    server = TcpServer("127.0.0.1", 0, options=options, ssl_context=server_ssl)
+    service = Microservice("test", router, transports=[server], middleware=middleware)
+    async with service:
+        client = TcpClient(
+            "127.0.0.1",
+            server.port,
+            options=client_options,
+            ssl_context=client_ssl,
+            server_hostname="localhost" if client_ssl else None,
+            middleware=client_middleware,
+        )
+        try:
+            yield ServedTcp(service, server, client)
+        finally:
+            await client.close()
