@@ -1,0 +1,1 @@
+"""vidmesh.devstack: what tests and benchmarks run beside vidmesh (real NestJS peers)."""
