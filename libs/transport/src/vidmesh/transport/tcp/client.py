@@ -11,7 +11,7 @@ import itertools
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from vidmesh.transport.errors import (
@@ -72,7 +72,8 @@ class ClientConnection(asyncio.Protocol):
         return len(self._calls) + len(self._streams)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         transport.set_write_buffer_limits(high=self._options.write_buffer_high_water)
 
