@@ -15,7 +15,11 @@ README = Path(__file__).parents[1] / "README.md"
 def _blocks() -> dict[str, str]:
     text = README.read_text()
     found = {}
-    for name, marker in (("service", "`service.py`"), ("client", "`client.py`"), ("output", "It prints:")):
+    for name, marker in (
+        ("service", "`service.py`"),
+        ("client", "`client.py`"),
+        ("output", "It prints:"),
+    ):
         start = text.index(marker)
         match = re.compile(r"```[a-z]*\n(.*?)```", re.S).search(text, start)
         assert match is not None, f"no code block after {marker}"
