@@ -49,7 +49,11 @@ async def _no_lifespan(service: Microservice) -> AsyncIterator[None]:
 
 
 class Microservice:
-    """Serves ``router`` over ``transports``; ``lifespan`` opens and closes shared resources."""
+    """Serves ``router`` over ``transports``; ``lifespan`` opens and closes shared resources.
+
+    ``drain_timeout`` bounds how long ``stop`` waits for work in flight; None leaves it to each
+    transport (a TcpServer's ``ServerOptions.drain_timeout``).
+    """
 
     def __init__(
         self,
@@ -59,7 +63,7 @@ class Microservice:
         transports: Sequence[Transport] = (),
         middleware: Sequence[Middleware] = (),
         lifespan: Lifespan = _no_lifespan,
-        drain_timeout: float = 30.0,
+        drain_timeout: float | None = None,
     ) -> None:
         self.name = name
         self.router = router
@@ -83,8 +87,13 @@ class Microservice:
             raise RuntimeError(f"cannot start a service that is {self.state.value}")
         self.state = ServiceState.STARTING
         table = RouteTable(self.router, self.middleware)
-        self._lifespan_context = self._lifespan(self)
-        await self._lifespan_context.__aenter__()
+        lifespan = self._lifespan(self)
+        try:
+            await lifespan.__aenter__()
+        except BaseException:
+            self.state = ServiceState.STOPPED  # nothing started, nothing to exit
+            raise
+        self._lifespan_context = lifespan
         try:
             for transport in self.transports:
                 await transport.start(table)

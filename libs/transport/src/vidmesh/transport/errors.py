@@ -63,7 +63,7 @@ class RemoteError(TransportError):
         """The ``statusCode`` of a structured error, if it has one."""
         if isinstance(self.error, dict):
             code = self.error.get("statusCode")
-            if isinstance(code, int):
+            if isinstance(code, int) and not isinstance(code, bool):  # JSON true is no status
                 return code
         return None
 

@@ -8,6 +8,7 @@ without dependencies skips fast-depends and validates with a TypeAdapter (about 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,9 +99,15 @@ def _validated_call(
             return func(value)
 
         return call_one
+    # Fields get neutral names and the parameter names as aliases, so parameters such as
+    # ``json``, ``schema`` or ``_tag`` cannot clash with BaseModel's own attributes and rules.
+    names = {f"field_{index}": p.name for index, p in enumerate(payload)}
     fields: dict[str, Any] = {
-        p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
-        for p in payload
+        f"field_{index}": (
+            _aliased(hints.get(p.name, Any), p.name),
+            ... if p.default is p.empty else p.default,
+        )
+        for index, p in enumerate(payload)
     }
     model = pydantic.create_model(f"{func.__name__}_payload", **fields)
 
@@ -109,13 +116,27 @@ def _validated_call(
             validated = model.model_validate(data)
         except pydantic.ValidationError as error:
             raise _invalid_payload(error) from None
-        return func(**{name: getattr(validated, name) for name in fields})
+        return func(**{name: getattr(validated, field) for field, name in names.items()})
 
     return call_fields
 
 
+def _aliased(hint: Any, name: str) -> Any:
+    """``hint`` with ``name`` as its alias; an alias the hint gives itself still wins."""
+    alias = pydantic.Field(alias=name)
+    if get_origin(hint) is Annotated:
+        base, *metadata = get_args(hint)
+        return Annotated[(base, alias, *metadata)]
+    return Annotated[hint, alias]
+
+
 def _injected_call(func: Callable[..., Any], payload_names: list[str]) -> Call:
-    injected = inject(func, cast_result=False)
+    try:
+        injected = inject(func, cast_result=False)
+    except AssertionError:
+        # fast-depends refuses async dependencies (such as Context) in a sync function; run a
+        # sync handler from an async wrapper instead, so it can still ask for them.
+        injected = inject(_as_async(func), cast_result=False)
     if len(payload_names) == 1:
         name = payload_names[0]
         return _translating_errors(lambda data: injected(**{name: data}), strip=name)
@@ -130,6 +151,24 @@ def _injected_call(func: Callable[..., Any], payload_names: list[str]) -> Call:
         return injected(**{name: data[name] for name in payload_names if name in data})
 
     return _translating_errors(call_fields, strip=None)
+
+
+def _as_async(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` as an async function (or async generator); the signature is kept for injection."""
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        async def stream(*args: Any, **kwargs: Any) -> Any:
+            for item in func(*args, **kwargs):
+                yield item
+
+        return stream
+
+    @functools.wraps(func)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return call
 
 
 def _translating_errors(call: Call, *, strip: str | None) -> Call:

@@ -27,6 +27,8 @@ class ServerOptions:
     """Unsent bytes at which a peer that never reads is disconnected (Nest: maxSendBufferSize)."""
     drain_timeout: float = 30.0
     """Seconds a graceful shutdown waits for in-flight handlers before cancelling them."""
+    close_timeout: float = 5.0
+    """Seconds a closing connection may take to hand its last answers over before it is cut off."""
     backlog: int = 1024
 
 

@@ -7,6 +7,9 @@ Algorithm, which is what ICU's root collation is built on.
 
 from __future__ import annotations
 
+import math
+import unicodedata
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +20,9 @@ Pattern = str | int | float | dict[str, Any]
 
 MAX_DEPTH = 5
 MAX_KEYS = 20
+_JSON_WHITESPACE = " \t\n\r"
+_CACHED_LENGTH = 256  # characters; longer patterns and keys are not cached
+_MAX_NON_STARTERS = 30  # combining marks looked at after a match (Unicode's stream-safe limit)
 
 _collator = pyuca.Collator()
 
@@ -25,19 +31,124 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-@lru_cache(maxsize=4096)
 def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
-    # ICU breaks ties between strings that collate equal (e.g. identical keys never occur,
-    # but "a" vs "a\0") by code point; the tuple sort below does the same.
-    return tuple(sorted(keys, key=lambda key: (_collator.sort_key(key), key)))
+    if sum(map(len, keys)) > _CACHED_LENGTH:  # don't let peers fill the cache with big keys
+        return _sort_keys(keys)
+    return _cached_sorted_keys(keys)
+
+
+def _sort_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    # Keys that collate equal (e.g. "a\x01" and "a\x02": control characters are ignorable)
+    # keep JavaScript's Object.keys order, as Array.prototype.sort is stable: array-index keys
+    # in numeric order first, then the others as inserted.
+    index_keys = sorted((key for key in keys if _is_array_index(key)), key=int)
+    js_order = index_keys + [key for key in keys if not _is_array_index(key)]
+    return tuple(sorted(js_order, key=_sort_key))
+
+
+_cached_sorted_keys = lru_cache(maxsize=4096)(_sort_keys)
+
+
+def _is_array_index(key: str) -> bool:
+    return (
+        key.isascii() and key.isdigit() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    )
+
+
+def _sort_key(text: str) -> tuple[int, ...]:
+    """``pyuca.Collator.sort_key`` in linear time (pyuca copies the rest of the string per
+    character, so a 100 KB key from a peer would block the event loop for seconds)."""
+    if text.isascii():  # one collation element per character, and no contractions
+        return _key_of_elements([_ASCII_ELEMENT[byte] for byte in text.encode()])
+    codepoints = [ord(char) for char in unicodedata.normalize("NFD", text)]
+    root = _collator.table.root
+    elements: list[Any] = []
+    start = 0
+    while start < len(codepoints):
+        node, end, value = root, start, None  # longest match of codepoints[start:] in the table
+        for index in range(start, len(codepoints)):
+            if node.children is None or codepoints[index] not in node.children:
+                break
+            node = node.children[codepoints[index]]
+            if node.value:
+                end, value = index + 1, node.value
+        # A non-starter not blocked from the match may extend it (a discontiguous contraction).
+        last_class = None
+        for index in range(end, min(len(codepoints), end + _MAX_NON_STARTERS)):
+            combining_class = unicodedata.combining(chr(codepoints[index]))
+            if combining_class == 0 or combining_class == last_class:
+                break
+            last_class = combining_class
+            extended = _table_value([*codepoints[start:end], codepoints[index]])
+            if extended is not None:
+                # Drop the used mark: shift the marks before it right (cheaper than a del).
+                codepoints[end + 1 : index + 1] = codepoints[end:index]
+                end += 1
+                value = extended
+                break
+        if not value:
+            value = _collator.implicit_weight(codepoints[start])
+            end = start + 1
+        elements.extend(value)
+        start = end
+    return _key_of_elements(elements)
+
+
+def _key_of_elements(elements: list[Any]) -> tuple[int, ...]:
+    """pyuca's sort_key_from_collation_elements: the non-zero weights, level by level."""
+    key: list[int] = []
+    for level in range(4):
+        if level:
+            key.append(0)
+        key += [element[level] for element in elements if len(element) > level and element[level]]
+    return tuple(key)
+
+
+def _table_value(codepoints: list[int]) -> Any:
+    node = _collator.table.root
+    for codepoint in codepoints:
+        if node.children is None or codepoint not in node.children:
+            return None
+        node = node.children[codepoint]
+    return node.value or None
+
+
+def _ascii_element(byte: int) -> Any:
+    [element] = _table_value([byte])
+    return element
+
+
+_ASCII_ELEMENT = [_ascii_element(byte) for byte in range(128)]
 
 
 def _number_text(value: float) -> str:
+    """JavaScript's ``String(value)``: every JSON number is a double there."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return str(value)
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return str(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
+    if not math.isfinite(number):
+        return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+    if number == 0:
+        return "0"
+    # repr gives the shortest round-tripping digits, as JavaScript does; only the layout differs.
+    sign = "-" if number < 0 else ""
+    _, digit_tuple, exponent = Decimal(repr(abs(number))).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    assert isinstance(exponent, int)
+    point = exponent + len(digit_tuple)  # the value is 0.<digits> * 10**point
+    if len(digits) <= point <= 21:
+        return sign + digits + "0" * (point - len(digits))
+    if 0 < point <= 21:
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    if -6 < point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    mantissa = digits if len(digits) == 1 else f"{digits[0]}.{digits[1:]}"
+    return f"{sign}{mantissa}e{'+' if point > 0 else '-'}{abs(point - 1)}"
 
 
 def route_of(pattern: Any, depth: int = 0) -> str:
@@ -68,16 +179,26 @@ def route_of(pattern: Any, depth: int = 0) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-@lru_cache(maxsize=4096)
 def route_of_wire_string(pattern: str) -> str:
     """Route of a pattern that arrived as a string: Nest JSON-parses it first if it can."""
-    if not pattern or pattern[0] not in '{["-0123456789tfn':
+    if len(pattern) > _CACHED_LENGTH:  # don't let peers fill the cache with big strings
+        return _route_of_wire_string(pattern)
+    return _cached_route_of_wire_string(pattern)
+
+
+def _route_of_wire_string(pattern: str) -> str:
+    # JSON.parse skips leading whitespace; anything else that cannot start JSON is not parsed.
+    start = pattern.lstrip(_JSON_WHITESPACE)[:1]
+    if not start or start not in '{["-0123456789tfn':
         return pattern
     try:
         parsed = orjson.loads(pattern)
     except orjson.JSONDecodeError:
         return pattern
     return route_of(parsed)
+
+
+_cached_route_of_wire_string = lru_cache(maxsize=4096)(_route_of_wire_string)
 
 
 def route_of_incoming(pattern: Any) -> str:

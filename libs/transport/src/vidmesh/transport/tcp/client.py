@@ -100,7 +100,10 @@ class ClientConnection(asyncio.Protocol):
             return
         for packet in packets:
             if type(packet) is dict:
-                self._on_packet(packet)
+                try:
+                    self._on_packet(packet)
+                except TypeError:  # an unhashable "id" is none of our calls: ignored, as by Nest
+                    continue
 
     def _on_packet(self, packet: dict[str, Any]) -> None:
         request_id = packet.get("id")

@@ -3,6 +3,12 @@
 Answers produced in one event-loop iteration are written together (one syscall), reading stops
 while the peer is not reading its answers or has too many requests running, and a peer whose
 unsent answers pass ``max_send_buffer`` is cut off, so memory stays bounded.
+
+Pausing takes effect between two packets, not only between two reads: the packets left in a read
+wait in a backlog, so one read full of small requests for big answers cannot run past
+``max_in_flight_per_connection`` or pile up answers past ``write_buffer_high_water``. Unsent
+answers are handed to the transport once they pass ``write_buffer_high_water`` (and one by one
+while it is over it), so what a connection holds stays below ``max_send_buffer`` plus one answer.
 """
 
 from __future__ import annotations
@@ -39,11 +45,20 @@ class ServerConnection(asyncio.Protocol):
         self._decoder = FrameDecoder(self._options.max_frame_length)
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
+        self._out_size = 0
+        # Unsent bytes past which answers are written at once, not at the end of the iteration:
+        # 0 while the transport is over its high-water mark, so each answer is checked.
+        self._write_at = self._options.write_buffer_high_water
         self._flush_scheduled = False
         self._writes_paused = False
         self._drained: asyncio.Future[None] | None = None
-        self._reading_paused = False
+        self._reading_paused = False  # no packet is dispatched while True
+        self._transport_paused = False
+        self._backlog: list[Any] = []  # packets read but held while reading is paused
+        self._backlog_scheduled = False
         self._draining = False
+        self._lost = False
+        self._abort_timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.peer = ""
         self.last_received = self._loop.time()
@@ -63,6 +78,11 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._lost = True
+        self._backlog.clear()
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         self._server.forget(self)
         self._release_writers()
 
@@ -73,17 +93,38 @@ class ServerConnection(asyncio.Protocol):
         except FrameError as error:
             self.close(error.reason, detail=error.detail)
             return
+        if self._backlog:  # read while paused (TLS may deliver what it already decrypted)
+            self._backlog.extend(packets)
+            return
+        self._dispatch_all(iter(packets))
+
+    def _dispatch_all(self, packets: Iterator[Any]) -> None:
         for packet in packets:
+            if self._reading_paused:
+                # Too much in flight, or the peer is not reading its answers: hold the rest.
+                self._backlog.append(packet)
+                self._backlog.extend(packets)
+                return
             if self.closed:
                 return
             self._dispatch(packet)
 
+    def _dispatch_backlog(self) -> None:
+        self._backlog_scheduled = False
+        if self.closed or self._reading_paused:
+            return  # paused again: the next _update_reading schedules this again
+        packets, self._backlog = self._backlog, []
+        self._dispatch_all(iter(packets))
+        self._update_reading()
+
     def pause_writing(self) -> None:
         self._writes_paused = True
+        self._write_at = 0
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._writes_paused = False
+        self._write_at = self._options.write_buffer_high_water
         self._release_writers()
         self._update_reading()
 
@@ -198,6 +239,11 @@ class ServerConnection(asyncio.Protocol):
     async def _answer_stream(self, request_id: Any, items: AsyncIterator[Any]) -> None:
         try:
             async for item in items:
+                if self.closed:  # the peer is gone: stop the generator instead of feeding nobody
+                    aclose = getattr(items, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                    return
                 self._send(envelope.stream_item_frame(request_id, item))
                 if self._writes_paused:
                     await self._wait_for_drain()
@@ -208,6 +254,8 @@ class ServerConnection(asyncio.Protocol):
 
     def _answer_sync_stream(self, request_id: Any, items: Iterator[Any]) -> None:
         for item in items:
+            if self.closed:  # e.g. cut off for not reading: stop the generator
+                return
             self._send(envelope.stream_item_frame(request_id, item))
         self._send(envelope.end_of_stream_frame(request_id))
 
@@ -217,22 +265,33 @@ class ServerConnection(asyncio.Protocol):
         if self.closed:
             return
         self._out.append(frame)
-        if not self._flush_scheduled:
+        self._out_size += len(frame)
+        if self._out_size > self._write_at:
+            self._write_out()  # past the high-water mark: don't let answers pile up here
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._write_out()
+
+    def _write_out(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_size = 0
         transport = self._transport
         if self.closed or transport is None or transport.is_closing():
-            self._out.clear()
             return
-        out, self._out = self._out, []
         transport.write(out[0] if len(out) == 1 else b"".join(out))
         if transport.get_write_buffer_size() > self._options.max_send_buffer:
             self.close(CloseReason.SEND_BUFFER_EXCEEDED, abort=True)
 
     async def _wait_for_drain(self) -> None:
+        if self.closed:
+            return
         if self._drained is None:
             self._drained = self._loop.create_future()
         await self._drained
@@ -262,11 +321,19 @@ class ServerConnection(asyncio.Protocol):
             return
         overloaded = len(self.tasks) >= self._options.max_in_flight_per_connection
         pause = self._writes_paused or overloaded or self._draining
-        if pause and not self._reading_paused:
-            transport.pause_reading()
-        elif not pause and self._reading_paused:
-            transport.resume_reading()
         self._reading_paused = pause
+        if pause:
+            if not self._transport_paused:
+                self._transport_paused = True
+                transport.pause_reading()
+        elif self._backlog:
+            if not self._backlog_scheduled:  # first the packets already read, then the socket
+                self._backlog_scheduled = True
+                self._loop.call_soon(self._dispatch_backlog)
+        elif self._transport_paused:
+            self._transport_paused = False
+            self.last_received = self._loop.time()  # the silence while paused was ours
+            transport.resume_reading()
 
     def stop_reading(self) -> None:
         """Take no new messages from this peer; answers still go out (graceful drain)."""
@@ -276,6 +343,19 @@ class ServerConnection(asyncio.Protocol):
     @property
     def has_partial_frame(self) -> bool:
         return self._decoder.has_partial_frame
+
+    @property
+    def reading_paused(self) -> bool:
+        """True while the socket is not read (backpressure or draining)."""
+        return self._transport_paused
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Answers written to the transport that the peer has not taken yet."""
+        transport = self._transport
+        if transport is None or self._lost:
+            return 0
+        return transport.get_write_buffer_size() + self._out_size
 
     def close(self, reason: CloseReason, *, detail: str = "", abort: bool = False) -> None:
         if self.closed:
@@ -287,15 +367,32 @@ class ServerConnection(asyncio.Protocol):
             else logger.warning
         )
         log("connection_closed", reason=reason.value, detail=detail, peer=self.peer)
-        if self._transport is None:
+        self._backlog.clear()
+        transport = self._transport
+        if transport is None:
             return
         if abort:
-            self._transport.abort()
+            self._out.clear()
+            self._out_size = 0
+            transport.abort()
             return
         if self._out:
-            self._transport.write(b"".join(self._out))
+            transport.write(b"".join(self._out))
             self._out.clear()
-        self._transport.close()
+            self._out_size = 0
+        transport.close()
+        if transport.get_write_buffer_size():
+            # close() waits for the peer to take the rest; one that never reads is cut off.
+            self._abort_timer = self._loop.call_later(self._options.close_timeout, self.abort)
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent answers included."""
+        self.closed = True
+        self._backlog.clear()
+        self._out.clear()
+        self._out_size = 0
+        if self._transport is not None and not self._lost:
+            self._transport.abort()
 
 
 def _context_or_none() -> MessageContext | None:

@@ -59,7 +59,8 @@ class FrameDecoder:
     @property
     def has_partial_frame(self) -> bool:
         """True while part of a frame has arrived and the rest has not."""
-        return bool(self._parts) or self._expected is not None
+        # getstate()[0]: bytes of an incomplete UTF-8 character the text decoder still holds.
+        return bool(self._parts) or self._expected is not None or bool(self._decoder.getstate()[0])
 
     @property
     def buffered_units(self) -> int:

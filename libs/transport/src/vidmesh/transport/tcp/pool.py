@@ -6,6 +6,7 @@ different replica; each call goes to the connection with the fewest calls in fli
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -43,14 +44,27 @@ class TcpClientPool:
             )
             for _ in range(size)
         ]
+        self._turn = -1
         self._chain = chain_client(middleware, self._dispatch)
 
     def _least_busy(self) -> TcpClient:
-        return min(self.clients, key=lambda client: client.in_flight)
+        # Ties go round-robin: calls made while the connections are still opening (where
+        # in_flight is 0 for all) must not all pile onto the first one.
+        clients = self.clients
+        self._turn = turn = (self._turn + 1) % len(clients)
+        best = clients[turn]
+        load = best.in_flight
+        if load:
+            for client in clients:
+                busy = client.in_flight
+                if busy < load:
+                    best, load = client, busy
+                    if not busy:
+                        break
+        return best
 
     async def connect(self) -> None:
-        for client in self.clients:
-            await client.connect()
+        await asyncio.gather(*(client.connect() for client in self.clients))
 
     async def send(
         self,

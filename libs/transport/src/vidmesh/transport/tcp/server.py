@@ -36,13 +36,13 @@ class TcpServer:
         self.connections: set[ServerConnection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._bound_port: int | None = None
+        self._all_gone: asyncio.Future[None] | None = None
 
     @property
     def port(self) -> int:
-        """The bound port (useful after listening on port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self.requested_port
-        return int(self._server.sockets[0].getsockname()[1])
+        """The bound port (useful after listening on port 0); kept after the server stops."""
+        return self.requested_port if self._bound_port is None else self._bound_port
 
     async def start(self, table: RouteTable) -> None:
         self.table = table
@@ -55,6 +55,7 @@ class TcpServer:
             backlog=self.options.backlog,
             reuse_address=True,
         )
+        self._bound_port = int(self._server.sockets[0].getsockname()[1])
         self._sweeper = loop.create_task(self._sweep_forever())
         logger.info(
             "tcp_listening", host=self.host, port=self.port, tls=self.ssl_context is not None
@@ -68,6 +69,8 @@ class TcpServer:
 
     def forget(self, connection: ServerConnection) -> None:
         self.connections.discard(connection)
+        if not self.connections and self._all_gone is not None and not self._all_gone.done():
+            self._all_gone.set_result(None)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Stop accepting and reading; wait for running handlers, then cancel what is left."""
@@ -91,6 +94,7 @@ class TcpServer:
         await asyncio.sleep(0)  # let answers scheduled by the last handlers be flushed
         for connection in list(self.connections):
             connection.close(CloseReason.SHUTDOWN)
+        await self._wait_connections_gone(self.options.close_timeout)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -98,6 +102,20 @@ class TcpServer:
         if self._server is not None:
             await self._server.wait_closed()
         logger.info("tcp_stopped", port=self.port)
+
+    async def _wait_connections_gone(self, timeout: float) -> None:
+        """Let closing connections hand over their last answers; cut off those still open."""
+        if not self.connections:
+            return
+        self._all_gone = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._all_gone), timeout)
+        except TimeoutError:
+            for connection in list(self.connections):
+                connection.abort()
+            await asyncio.sleep(0)  # let the aborted transports report connection_lost
+        finally:
+            self._all_gone = None
 
     async def _sweep_forever(self) -> None:
         interval = self._sweep_interval()
@@ -114,7 +132,8 @@ class TcpServer:
         now = asyncio.get_running_loop().time()
         for connection in list(self.connections):
             silent_for = now - connection.last_received
-            if connection.has_partial_frame:
+            if connection.has_partial_frame and not connection.reading_paused:
+                # (While paused it is us who do not read the rest of the frame.)
                 if silent_for > self.options.incomplete_frame_timeout:
                     connection.close(CloseReason.INCOMPLETE_FRAME_TIMEOUT, abort=True)
             elif (
