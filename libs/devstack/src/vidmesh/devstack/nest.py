@@ -3,19 +3,28 @@ and run the peer scripts beside this module with Node.js.
 
 The cache is keyed by the lockfile's hash, so a changed pin installs afresh. Set
 ``VIDMESH_CACHE_DIR`` to move it (default ``~/.cache/vidmesh``).
+
+Peers: ``nest_server()`` runs ``server.js`` (a Nest TCP microservice); ``run_nest_client()`` runs
+``client.js``, a Nest ``ClientProxy`` playing a list of calls; ``nest_routes()`` asks Nest's own
+``transformPatternToRoute`` for the routing keys of a batch of patterns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 PEER_DIR = Path(__file__).parent / "nestpeer"
 
@@ -85,12 +94,21 @@ def script(name: str) -> Path:
     return PEER_DIR / name
 
 
-@contextlib.contextmanager
-def nest_server(*extra_args: str, port: int = 0) -> Iterator[int]:
-    """Run ``server.js`` (a Nest TCP microservice) and yield the port it listens on."""
+def _node() -> str:
     node = shutil.which("node")
     if node is None:
         raise NestPeerError("Node.js is needed for the NestJS peers")
+    return node
+
+
+@contextlib.contextmanager
+def nest_server(*extra_args: str, port: int = 0) -> Iterator[int]:
+    """Run ``server.js`` (a Nest TCP microservice) and yield the port it listens on.
+
+    Its output is read all along (a Node.js process blocks once a pipe it writes to is full, and
+    Nest logs every failed handler); the last lines go into the error if it does not start.
+    """
+    node = _node()
     process = subprocess.Popen(
         [node, str(script("server.js")), "--port", str(port), *extra_args],
         stdout=subprocess.PIPE,
@@ -98,17 +116,113 @@ def nest_server(*extra_args: str, port: int = 0) -> Iterator[int]:
         text=True,
         env=node_env(),
     )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("READY "):
-            stderr = process.stderr.read() if process.stderr else ""
-            raise NestPeerError(f"Nest server did not start: {line!r} {stderr}")
-        yield int(line.split()[1])
-    finally:
-        process.terminate()
+    assert process.stdout is not None
+    assert process.stderr is not None
+    stderr_tail: deque[str] = deque(maxlen=200)
+    readers = [
+        threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True),
+    ]
+    with process:  # closes the pipes on the way out
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            readers[0].start()
+            line = process.stdout.readline()
+            if not line.startswith("READY "):
+                _stop(process)
+                readers[0].join(timeout=5)
+                raise NestPeerError(f"Nest server did not start: {line!r} {''.join(stderr_tail)}")
+            readers.append(
+                threading.Thread(target=_drain, args=(process.stdout, deque(maxlen=1)), daemon=True)
+            )
+            readers[1].start()
+            yield int(line.split()[1])
+        finally:
+            _stop(process)
+            for reader in readers:
+                reader.join(timeout=5)
+
+
+def _drain(stream: IO[str], tail: deque[str]) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        for line in stream:
+            tail.append(line)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def run_nest_client(
+    port: int,
+    calls: Sequence[Mapping[str, Any]],
+    *,
+    host: str = "127.0.0.1",
+    call_timeout: float = 10.0,
+    timeout: float = 60.0,
+) -> list[dict[str, Any]]:
+    """Play ``calls`` with ``client.js`` (a Nest ``ClientProxy``) against ``host:port``.
+
+    Each call is ``{"kind": "send" | "stream" | "emit", "pattern": ..., "data": ...}`` (see
+    ``client.js``); the result has one ``{"ok": value}`` or ``{"err": error}`` per call. Runs
+    Node.js as an asyncio subprocess, so a server in the same event loop keeps answering.
+    ``call_timeout`` bounds each call, ``timeout`` the whole run.
+    """
+    env = node_env()
+    process = await asyncio.create_subprocess_exec(
+        _node(),
+        str(script("client.js")),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--timeout",
+        str(round(call_timeout * 1000)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(
+            process.communicate(json.dumps(list(calls)).encode()), timeout
+        )
+    except BaseException as error:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+        await process.wait()
+        if isinstance(error, TimeoutError):
+            raise NestPeerError(f"Nest client did not finish in {timeout}s") from None
+        raise
+    if process.returncode != 0:
+        raise NestPeerError(
+            f"Nest client exited with {process.returncode}: {stderr.decode(errors='replace')}"
+        )
+    lines = stdout.decode().splitlines()
+    if not lines:
+        raise NestPeerError(f"Nest client printed nothing: {stderr.decode(errors='replace')}")
+    results: list[dict[str, Any]] = json.loads(lines[-1])
+    return results
+
+
+def nest_routes(patterns: Sequence[Any]) -> list[Any]:
+    """Nest's ``transformPatternToRoute`` of each pattern, computed in one Node.js process.
+
+    The patterns travel as JSON, so they are what a Nest peer would see after parsing a packet.
+    """
+    result = subprocess.run(
+        [_node(), str(script("routes.js"))],
+        input=json.dumps(list(patterns)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=node_env(),
+    )
+    if result.returncode != 0:
+        raise NestPeerError(f"routes.js failed: {result.stderr}")
+    routes: list[Any] = json.loads(result.stdout)
+    return routes

@@ -39,6 +39,7 @@ class PeerController {
     });
   }
   recordEvent(data) { receivedEvents.push(data); }
+  recordMixedCaseEvent(data) { receivedEvents.push({ mixedCase: data }); }
   events() { return receivedEvents; }
 }
 
@@ -54,6 +55,7 @@ decorate([MessagePattern({ cmd: 'notFound' })], 'notFound');
 decorate([MessagePattern({ cmd: 'crash' })], 'crash');
 decorate([MessagePattern({ cmd: 'count' })], 'count');
 decorate([EventPattern('recorded')], 'recordEvent');
+decorate([EventPattern({ b: 'x', A: 'y', a: 'z', B: 'w', kind: 'event' })], 'recordMixedCaseEvent');
 decorate([MessagePattern({ cmd: 'events' })], 'events');
 Reflect.decorate([Controller()], PeerController);
 
