@@ -1,0 +1,1 @@
+"""vidmesh's benchmarks: ``uv run python -m benchmarks <name> [options]``."""

@@ -1,0 +1,32 @@
+"""``python -m benchmarks <name> [options]``: run one benchmark; each ends with a JSON line."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from types import FrameType
+
+BENCHMARKS = {
+    "rpc": "TCP request-response round trips, vidmesh against NestJS",
+}
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so every peer process is stopped
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print("usage: python -m benchmarks <name> [options]\n", file=sys.stderr)
+        for name, about in BENCHMARKS.items():
+            print(f"  {name:<8} {about}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    benchmark = importlib.import_module(f"benchmarks.{argv[0]}")
+    status: int = benchmark.main(argv[1:])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
