@@ -401,3 +401,18 @@ def test_encoded_length_is_javascripts_string_length_of_the_body(value: Any) -> 
     text = body.decode()
     assert int(header) == len(text.encode("utf-16-le")) // 2
     assert orjson.loads(text) == value
+
+
+def test_frame_error_carries_the_packets_decoded_before_it() -> None:
+    decoder = FrameDecoder(1024)
+    with pytest.raises(FrameError) as caught:
+        decoder.feed(b'7#{"a":1}7#{"b":2}-1#')
+    assert caught.value.packets == [{"a": 1}, {"b": 2}]
+
+
+def test_frame_error_in_the_text_path_carries_the_packets_decoded_before_it() -> None:
+    decoder = FrameDecoder(1024)
+    body = '{"k":"한"}'
+    with pytest.raises(FrameError) as caught:
+        decoder.feed(f"{len(body)}#{body}zz#".encode())
+    assert caught.value.packets == [{"k": "한"}]

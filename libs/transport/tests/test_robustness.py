@@ -203,6 +203,18 @@ async def test_invalid_json_closes_the_connection(
     await assert_bad_bytes_close_the_connection(served, logs, b'9#{"id":1,}', "invalid_json")
 
 
+async def test_requests_before_a_bad_frame_in_the_same_read_are_still_answered(
+    served: ServedTcp,
+) -> None:
+    reader, writer = await open_raw(served.port)
+    writer.write(request("echo", "first", "a") + request("echo", "second", "b") + b"x#oops")
+    received = await read_until_closed(reader)
+    await close_raw(writer)
+    decoder = FrameDecoder(MiB)
+    answers = decoder.feed(received)
+    assert [(a["id"], a["response"]) for a in answers] == [("a", "first"), ("b", "second")]
+
+
 @pytest.mark.parametrize("body", [b"[1,2]", b'"text"', b"42", b"null"])
 async def test_a_json_value_that_is_not_an_object_closes_the_connection(
     served: ServedTcp, logs: list[MutableMapping[str, Any]], body: bytes

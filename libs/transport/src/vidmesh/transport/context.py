@@ -34,7 +34,11 @@ class MessageContext:
 
 
 def current_context() -> MessageContext:
-    """The context of the message being handled; raises LookupError outside a handler."""
+    """The context of the message being handled; raises LookupError where there is none.
+
+    It is set for handlers that take an injected parameter (such as ``Context``) and under
+    middleware; a handler with neither runs on a fast path that builds no context.
+    """
     return _current.get()
 
 

@@ -107,4 +107,6 @@ class FrameError(TransportError):
     def __init__(self, reason: CloseReason, detail: str) -> None:
         self.reason = reason
         self.detail = detail
+        self.packets: list[Any] = []
+        """Packets that arrived whole before the bad frame in the same read."""
         super().__init__(f"{reason.value}: {detail}")

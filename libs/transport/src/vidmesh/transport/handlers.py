@@ -41,21 +41,25 @@ class Handler:
     func: Callable[..., Any]
     call: Call
     is_stream: bool
+    uses_injection: bool
+    """True when fast-depends injects something, which may read the current context."""
 
     @classmethod
     def build(cls, func: Callable[..., Any], pattern: Pattern, kind: HandlerKind) -> Handler:
         is_stream = inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
+        call, uses_injection = _build_call(func)
         return cls(
             pattern=pattern,
             route=route_of(pattern),
             kind=kind,
             func=func,
-            call=_build_call(func),
+            call=call,
             is_stream=is_stream,
+            uses_injection=uses_injection,
         )
 
 
-def _build_call(func: Callable[..., Any]) -> Call:
+def _build_call(func: Callable[..., Any]) -> tuple[Call, bool]:
     signature = inspect.signature(func)
     hints = get_type_hints(func, include_extras=True)
     payload: list[inspect.Parameter] = []
@@ -68,8 +72,8 @@ def _build_call(func: Callable[..., Any]) -> Call:
         else:
             payload.append(parameter)
     if uses_injection:
-        return _injected_call(func, [p.name for p in payload])
-    return _validated_call(func, payload, hints)
+        return _injected_call(func, [p.name for p in payload]), True
+    return _validated_call(func, payload, hints), False
 
 
 def _is_dependency(parameter: inspect.Parameter, hint: Any) -> bool:

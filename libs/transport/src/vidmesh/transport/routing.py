@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from vidmesh.transport.context import MessageContext
-from vidmesh.transport.handlers import Handler, HandlerKind
+from vidmesh.transport.handlers import Call, Handler, HandlerKind
 from vidmesh.transport.middleware import CallNext, Middleware, chain_server
 from vidmesh.transport.patterns import Pattern
 
@@ -59,9 +59,18 @@ class Router:
 
 
 class RouteTable:
-    """A router compiled with its middleware, once, for the transports to dispatch on."""
+    """A router compiled with its middleware, once, for the transports to dispatch on.
+
+    ``direct`` holds the message handlers that need no :class:`MessageContext` (no middleware,
+    nothing injected): a transport may call them with the payload alone and skip building one.
+    """
 
     def __init__(self, router: Router, middleware: Sequence[Middleware] = ()) -> None:
+        self.direct: dict[str, Call] = {
+            route: handler.call
+            for route, handler in router.messages.items()
+            if not middleware and not handler.uses_injection
+        }
         self.messages: dict[str, Invoke] = {
             route: _invoker(handler, middleware) for route, handler in router.messages.items()
         }

@@ -211,9 +211,13 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             raise ConnectionLost(f"connection to {self._address} closed")
         self._out.append(frame)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if self._flush_scheduled:
+            return
+        if len(self._out) == 1 and len(self._calls) + len(self._streams) <= 1:
+            self._flush()  # the only call in flight: nothing to coalesce with, write now
+            return
+        self._flush_scheduled = True
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -20,12 +20,7 @@ from types import CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from vidmesh.transport.context import (
-    MessageContext,
-    current_context,
-    reset_current_context,
-    set_current_context,
-)
+from vidmesh.transport.context import MessageContext, reset_current_context, set_current_context
 from vidmesh.transport.errors import CloseReason, FrameError, RpcError
 from vidmesh.transport.patterns import route_of_incoming
 from vidmesh.transport.tcp import envelope
@@ -35,6 +30,8 @@ if TYPE_CHECKING:
     from vidmesh.transport.tcp.server import TcpServer
 
 logger = structlog.get_logger("vidmesh.transport.tcp")
+
+_PLAIN_JSON = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 class ServerConnection(asyncio.Protocol):
@@ -60,6 +57,7 @@ class ServerConnection(asyncio.Protocol):
         self._lost = False
         self._abort_timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self._in_read = False  # dispatching a read: its answers are written when it ends
         self.peer = ""
         self.last_received = self._loop.time()
         self.closed = False
@@ -91,12 +89,19 @@ class ServerConnection(asyncio.Protocol):
         try:
             packets = self._decoder.feed(data)
         except FrameError as error:
+            # Answer what arrived whole before the bad frame, as Nest does, then hang up.
+            self._dispatch_all(iter(error.packets))
             self.close(error.reason, detail=error.detail)
             return
         if self._backlog:  # read while paused (TLS may deliver what it already decrypted)
             self._backlog.extend(packets)
             return
-        self._dispatch_all(iter(packets))
+        self._in_read = True
+        try:
+            self._dispatch_all(iter(packets))
+        finally:
+            self._in_read = False
+        self._write_out()  # the answers of inline handlers: one write per read
 
     def _dispatch_all(self, packets: Iterator[Any]) -> None:
         for packet in packets:
@@ -136,18 +141,35 @@ class ServerConnection(asyncio.Protocol):
                 CloseReason.INVALID_PACKET, detail=f"a {type(packet).__name__}, not an object"
             )
             return
-        pattern = packet.get("pattern")
         request_id = packet.get("id")
-        route = route_of_incoming(pattern)
+        route = route_of_incoming(packet.get("pattern"))
         if request_id is None:
-            self._dispatch_event(packet, pattern, route)
+            self._dispatch_event(packet, route)
             return
-        invoke = self._server.table.messages.get(route)
+        table = self._server.table
+        call = table.direct.get(route)
+        if call is not None:  # the fast path: nothing needs a MessageContext
+            try:
+                self._deliver(request_id, call(packet.get("data")), route)
+            except Exception as error:
+                self._answer_error(request_id, error, route)
+            return
+        invoke = table.messages.get(route)
         if invoke is None:
             self._send(envelope.no_handler_frame(request_id))
             return
-        context = MessageContext(
-            pattern,
+        context = self._context(packet, route, request_id)
+        token = set_current_context(context)  # copied into the task of an async handler
+        try:
+            self._deliver(request_id, invoke(context), route)
+        except Exception as error:
+            self._answer_error(request_id, error, route)
+        finally:
+            reset_current_context(token)
+
+    def _context(self, packet: dict[str, Any], route: str, request_id: Any) -> MessageContext:
+        return MessageContext(
+            packet.get("pattern"),
             route,
             packet.get("data"),
             request_id,
@@ -155,30 +177,25 @@ class ServerConnection(asyncio.Protocol):
             "tcp",
             self.peer,
         )
-        token = set_current_context(context)
-        try:
-            result = invoke(context)
-            if type(result) is CoroutineType or inspect.isawaitable(result):
-                self._spawn(self._answer_later(request_id, result))
-            elif hasattr(result, "__aiter__"):
-                self._spawn(self._answer_stream(request_id, result))
-            elif type(result) is GeneratorType:
-                self._answer_sync_stream(request_id, result)
-            else:
-                self._answer(request_id, result)
-        except Exception as error:
-            self._answer_error(request_id, error, context)
-        finally:
-            reset_current_context(token)
 
-    def _dispatch_event(self, packet: dict[str, Any], pattern: Any, route: str) -> None:
+    def _deliver(self, request_id: Any, result: Any, route: str) -> None:
+        if type(result) in _PLAIN_JSON:
+            self._answer(request_id, result, route)
+        elif type(result) is CoroutineType or inspect.isawaitable(result):
+            self._spawn(self._answer_later(request_id, result, route))
+        elif hasattr(result, "__aiter__"):
+            self._spawn(self._answer_stream(request_id, result, route))
+        elif type(result) is GeneratorType:
+            self._answer_sync_stream(request_id, result)
+        else:
+            self._answer(request_id, result, route)
+
+    def _dispatch_event(self, packet: dict[str, Any], route: str) -> None:
         handlers = self._server.table.events.get(route)
         if not handlers:
             logger.warning("no_event_handler", route=route, peer=self.peer)
             return
-        context = MessageContext(
-            pattern, route, packet.get("data"), None, envelope.headers_of(packet), "tcp", self.peer
-        )
+        context = self._context(packet, route, None)
         token = set_current_context(context)
         try:
             for invoke in handlers:
@@ -203,17 +220,15 @@ class ServerConnection(asyncio.Protocol):
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _answer(self, request_id: Any, value: Any) -> None:
+    def _answer(self, request_id: Any, value: Any, route: str) -> None:
         try:
             frame = envelope.response_frame(request_id, value)
         except TypeError as error:
-            self._answer_error(request_id, error, None)
+            self._answer_error(request_id, error, route)
             return
         self._send(frame)
 
-    def _answer_error(
-        self, request_id: Any, error: Exception, context: MessageContext | None
-    ) -> None:
+    def _answer_error(self, request_id: Any, error: Exception, route: str) -> None:
         if isinstance(error, RpcError):
             try:
                 self._send(envelope.error_frame(request_id, error.error))
@@ -222,21 +237,21 @@ class ServerConnection(asyncio.Protocol):
                 error = encode_error
         logger.error(
             "handler_failed",
-            route=context.route if context else None,
+            route=route,
             peer=self.peer,
             exc_info=error,
         )
         self._send(envelope.error_frame(request_id, envelope.INTERNAL_ERROR))
 
-    async def _answer_later(self, request_id: Any, pending: Awaitable[Any]) -> None:
+    async def _answer_later(self, request_id: Any, pending: Awaitable[Any], route: str) -> None:
         try:
             value = await pending
         except Exception as error:
-            self._answer_error(request_id, error, _context_or_none())
+            self._answer_error(request_id, error, route)
             return
-        self._answer(request_id, value)
+        self._answer(request_id, value, route)
 
-    async def _answer_stream(self, request_id: Any, items: AsyncIterator[Any]) -> None:
+    async def _answer_stream(self, request_id: Any, items: AsyncIterator[Any], route: str) -> None:
         try:
             async for item in items:
                 if self.closed:  # the peer is gone: stop the generator instead of feeding nobody
@@ -248,7 +263,7 @@ class ServerConnection(asyncio.Protocol):
                 if self._writes_paused:
                     await self._wait_for_drain()
         except Exception as error:
-            self._answer_error(request_id, error, _context_or_none())
+            self._answer_error(request_id, error, route)
             return
         self._send(envelope.end_of_stream_frame(request_id))
 
@@ -266,8 +281,10 @@ class ServerConnection(asyncio.Protocol):
             return
         self._out.append(frame)
         self._out_size += len(frame)
-        if self._out_size > self._write_at:
-            self._write_out()  # past the high-water mark: don't let answers pile up here
+        if self._out_size > self._write_at or (len(self.tasks) == 1 and not self._in_read):
+            # Past the high-water mark, don't let answers pile up here; with only one handler
+            # running there is nothing to wait for, so skip a loop iteration.
+            self._write_out()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -393,10 +410,3 @@ class ServerConnection(asyncio.Protocol):
         self._out_size = 0
         if self._transport is not None and not self._lost:
             self._transport.abort()
-
-
-def _context_or_none() -> MessageContext | None:
-    try:
-        return current_context()
-    except LookupError:
-        return None

@@ -47,7 +47,7 @@ class FrameDecoder:
     anything a well-behaved peer never sends. After an error the decoder must be discarded.
     """
 
-    __slots__ = ("_decoder", "_expected", "_parts", "_units", "max_frame_length")
+    __slots__ = ("_decoder", "_expected", "_held_over", "_parts", "_units", "max_frame_length")
 
     def __init__(self, max_frame_length: int) -> None:
         self.max_frame_length = max_frame_length
@@ -55,6 +55,7 @@ class FrameDecoder:
         self._parts: list[str] = []  # undecoded text, joined only once a whole body has arrived
         self._units = 0  # UTF-16 units in _parts
         self._expected: int | None = None  # body length announced by the current header
+        self._held_over = False  # part of a frame, or of a UTF-8 character, is waiting
 
     @property
     def has_partial_frame(self) -> bool:
@@ -68,15 +69,44 @@ class FrameDecoder:
         return self._units
 
     def feed(self, data: bytes) -> list[Any]:
-        new = self._decoder.decode(data)
+        packets: list[Any] = []
+        try:
+            if not self._held_over and data.isascii():
+                self._feed_ascii(data, packets)
+            else:
+                self._feed_text(self._decoder.decode(data), packets)
+        except FrameError as error:
+            error.packets = packets
+            raise
+        return packets
+
+    def _feed_ascii(self, data: bytes, packets: list[Any]) -> None:
+        """The common case, parsed without decoding: in ASCII, bytes are UTF-16 units."""
+        position = 0
+        size = len(data)
+        while position < size:
+            hash_at = data.find(b"#", position, position + MAX_LENGTH_DIGITS + 1)
+            if hash_at < 0:
+                break
+            body_start = hash_at + 1
+            body_end = body_start + self._checked_length(data[position:hash_at])
+            if body_end > size:
+                break
+            packets.append(_parse_json(data[body_start:body_end]))
+            position = body_end
+        if position < size:  # a frame that has not fully arrived: the text path keeps it
+            self._feed_text(data[position:].decode("ascii"), packets)
+
+    def _feed_text(self, new: str, packets: list[Any]) -> None:
         if not new:
-            return []
+            self._held_over = self.has_partial_frame
+            return
         self._parts.append(new)
         self._units += utf16_length(new)
         if self._expected is not None and self._units < self._expected:
-            return []  # the body is still arriving: don't join the parts yet
+            self._held_over = True
+            return  # the body is still arriving: don't join the parts yet
         text = "".join(self._parts) if len(self._parts) > 1 else new
-        packets: list[Any] = []
         position = 0
         while position < len(text):
             if self._expected is None:
@@ -92,7 +122,7 @@ class FrameDecoder:
         rest = text[position:]
         self._parts = [rest] if rest else []
         self._units = utf16_length(rest)
-        return packets
+        self._held_over = self.has_partial_frame
 
     def _read_length(self, text: str, position: int) -> int:
         hash_at = text.find(DELIMITER, position, position + MAX_LENGTH_DIGITS + 1)
@@ -101,7 +131,10 @@ class FrameDecoder:
             if len(header) > MAX_LENGTH_DIGITS or not (header.isascii() and header.isdigit()):
                 raise FrameError(CloseReason.CORRUPTED_LENGTH, _preview(header))
             return position
-        header = text[position:hash_at]
+        self._expected = self._checked_length(text[position:hash_at])
+        return hash_at + 1
+
+    def _checked_length(self, header: str | bytes) -> int:
         if not (header.isascii() and header.isdigit()):
             raise FrameError(CloseReason.CORRUPTED_LENGTH, _preview(header))
         length = int(header)
@@ -109,8 +142,7 @@ class FrameDecoder:
             raise FrameError(
                 CloseReason.FRAME_TOO_LARGE, f"{length} > {self.max_frame_length} characters"
             )
-        self._expected = length
-        return hash_at + 1
+        return length
 
     @staticmethod
     def _frame_end(text: str, start: int, units: int) -> int | None:
@@ -127,12 +159,14 @@ class FrameDecoder:
         return start + len(body)
 
 
-def _parse_json(body: str) -> Any:
+def _parse_json(body: str | bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise FrameError(CloseReason.INVALID_JSON, f"{error}: {_preview(body)}") from None
 
 
-def _preview(text: str, limit: int = 40) -> str:
+def _preview(text: str | bytes, limit: int = 40) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
