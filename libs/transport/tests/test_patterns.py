@@ -11,8 +11,10 @@ import pytest
 import pyuca
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vidmesh.transport import Router
 from vidmesh.transport.patterns import (
     MAX_DEPTH,
+    MAX_KEY_LENGTH,
     MAX_KEYS,
     route_of,
     route_of_incoming,
@@ -272,3 +274,18 @@ def test_incoming_json_array_string_routes_as_an_object_keyed_by_index() -> None
 
 def test_incoming_number_pattern_routes_as_the_number() -> None:
     assert route_of_incoming(7) == "7"
+
+
+def test_incoming_pattern_with_huge_keys_is_ordered_by_code_point_not_collated() -> None:
+    # Collation puts "a" before "B"; code points put "B" (66) before "a" (97). Collating two
+    # million Hangul syllables would block the event loop for seconds.
+    tail = "한" * 1_000_000
+    route = route_of({"a" + tail: 1, "B" + tail: 2})
+    assert route.index('"B') < route.index('"a')
+    assert route_of({"a": 1, "B": 2}) == '{"a":1,"B":2}'
+
+
+def test_a_handler_pattern_with_a_key_over_the_limit_is_refused() -> None:
+    router = Router()
+    with pytest.raises(ValueError, match="longer than"):
+        router.message({"k" * (MAX_KEY_LENGTH + 1): "x"})(lambda: None)

@@ -20,7 +20,7 @@ from fast_depends import ValidationError as DependsValidationError
 from fast_depends import inject
 from fast_depends.dependencies import Dependant
 from vidmesh.transport.errors import PayloadValidationError
-from vidmesh.transport.patterns import Pattern, route_of
+from vidmesh.transport.patterns import Pattern, check_handler_pattern, route_of
 
 Call = Callable[[Any], Any]
 """payload -> value, awaitable or async iterable."""
@@ -46,6 +46,7 @@ class Handler:
 
     @classmethod
     def build(cls, func: Callable[..., Any], pattern: Pattern, kind: HandlerKind) -> Handler:
+        check_handler_pattern(pattern)
         is_stream = inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
         call, uses_injection = _build_call(func)
         return cls(

@@ -20,6 +20,8 @@ Pattern = str | int | float | dict[str, Any]
 
 MAX_DEPTH = 5
 MAX_KEYS = 20
+MAX_KEY_LENGTH = 256
+"""Longest key a handler's pattern may have; an incoming key past it can match no handler."""
 _JSON_WHITESPACE = " \t\n\r"
 _CACHED_LENGTH = 256  # characters; longer patterns and keys are not cached
 _MAX_NON_STARTERS = 30  # combining marks looked at after a match (Unicode's stream-safe limit)
@@ -32,6 +34,10 @@ def _escape(text: str) -> str:
 
 
 def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    if any(len(key) > MAX_KEY_LENGTH for key in keys):
+        # No handler has such a key, so any stable order routes it the same (nowhere), and
+        # collating megabytes of a peer's text would block the event loop.
+        return tuple(sorted(keys))
     if sum(map(len, keys)) > _CACHED_LENGTH:  # don't let peers fill the cache with big keys
         return _sort_keys(keys)
     return _cached_sorted_keys(keys)
@@ -206,3 +212,12 @@ def route_of_incoming(pattern: Any) -> str:
     if isinstance(pattern, str):
         return route_of_wire_string(pattern)
     return route_of(pattern)
+
+
+def check_handler_pattern(pattern: Any) -> None:
+    """Raise ValueError for a pattern a handler may not use (a key over MAX_KEY_LENGTH)."""
+    if isinstance(pattern, dict):
+        for key, value in pattern.items():
+            if len(key) > MAX_KEY_LENGTH:
+                raise ValueError(f"pattern key longer than {MAX_KEY_LENGTH} characters")
+            check_handler_pattern(value)
