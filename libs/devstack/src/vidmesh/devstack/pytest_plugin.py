@@ -1,0 +1,81 @@
+"""pytest fixtures for a real PostgreSQL and a real Kafka-protocol broker.
+
+Enable with ``pytest_plugins = ["vidmesh.devstack.pytest_plugin"]`` in the root ``conftest.py``.
+Fixtures are lazy: a server starts when the first test of the session asks for it, and stops at
+the end of the session. Set ``VIDMESH_POSTGRES_URL`` (a superuser URL) or
+``VIDMESH_KAFKA_BOOTSTRAP`` (``host:port``) to use an existing server instead.
+
+Session: ``postgres_url`` (superuser URL), ``kafka_bootstrap`` (``host:port``).
+Per test: ``fresh_database`` (URL of a new database, dropped afterwards), ``unique_topic`` (a
+new topic with one partition), ``unique_group`` (a new consumer group id).
+
+The server modules (with asyncpg and aiokafka) are imported by the fixtures that need them:
+loading this plugin costs a test run that uses none of them nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+
+def unique_name(request: pytest.FixtureRequest, prefix: str, *, max_len: int = 63) -> str:
+    """``<prefix>_<test name>_<8 hex>``: lower-case letters, digits and ``_`` only, so it is a
+    valid database name, topic name and group id, and points back at its test."""
+    test = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")
+    suffix = uuid.uuid4().hex[:8]
+    room = max_len - len(prefix) - len(suffix) - 2
+    return f"{prefix}_{test[:room]}_{suffix}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Superuser URL of a PostgreSQL server: ``$VIDMESH_POSTGRES_URL``, or an embedded
+    PostgreSQL 18 in a temporary folder, with fsync off, for the whole session."""
+    from vidmesh.devstack.postgres import postgres_from_env_or_embedded
+
+    with postgres_from_env_or_embedded(fsync=False) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a Kafka-protocol broker: ``$VIDMESH_KAFKA_BOOTSTRAP``, or an
+    embedded in-memory tansu for the whole session."""
+    from vidmesh.devstack.broker import kafka_from_env_or_embedded
+
+    with kafka_from_env_or_embedded() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+async def fresh_database(postgres_url: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Superuser URL of a database made for this test and dropped (``WITH (FORCE)``) after."""
+    from vidmesh.devstack.databases import create_database, drop_database
+
+    name = unique_name(request, "test")
+    url = await create_database(postgres_url, name)
+    try:
+        yield url
+    finally:
+        await drop_database(postgres_url, name)
+
+
+@pytest.fixture
+async def unique_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> str:
+    """A topic made for this test, with one partition (so its messages keep their order).
+    For another layout, call ``create_topics`` with a name from ``unique_name``."""
+    from vidmesh.devstack.broker import create_topics
+
+    name = unique_name(request, "test", max_len=200)
+    await create_topics(kafka_bootstrap, [name], partitions=1)
+    return name
+
+
+@pytest.fixture
+def unique_group(request: pytest.FixtureRequest) -> str:
+    """A consumer group id no other test uses."""
+    return unique_name(request, "group", max_len=200)
