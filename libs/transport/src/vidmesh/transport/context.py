@@ -27,6 +27,8 @@ class MessageContext:
     """Metadata sent beside the payload (e.g. W3C ``traceparent``)."""
     transport: str = "tcp"
     peer: str | None = None
+    record: Any = None
+    """The transport's own message (an aiokafka ConsumerRecord for Kafka), where there is one."""
 
     @property
     def is_event(self) -> bool:

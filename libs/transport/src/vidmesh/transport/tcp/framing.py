@@ -25,7 +25,8 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """orjson's fallback: pydantic models and sets, tuples as JSON."""
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, set | frozenset | tuple):
@@ -35,7 +36,7 @@ def _json_default(value: Any) -> Any:
 
 def encode_frame(packet: Any) -> bytes:
     """One frame for ``packet``; raises ``TypeError`` if it is not JSON-serialisable."""
-    body = orjson.dumps(packet, default=_json_default)
+    body = orjson.dumps(packet, default=json_default)
     units = len(body) if body.isascii() else utf16_length(body.decode())
     return b"%d#%b" % (units, body)
 
