@@ -1,0 +1,8 @@
+"""The Kafka transport: events and Nest-style request-reply over a consumer group."""
+
+from vidmesh.transport.kafka.admin import create_topics
+from vidmesh.transport.kafka.client import KafkaClient
+from vidmesh.transport.kafka.retry import RetryPolicy
+from vidmesh.transport.kafka.transport import KafkaTransport
+
+__all__ = ["KafkaClient", "KafkaTransport", "RetryPolicy", "create_topics"]
