@@ -33,9 +33,15 @@ class KafkaClient:
     """Like Nest's ``ClientKafka``: ``emit`` publishes an event, ``send`` waits for the answer."""
 
     def __init__(
-        self, bootstrap: str, *, client_id: str = "vidmesh", request_timeout: float = 30.0
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "vidmesh",
+        request_timeout: float = 30.0,
+        consumer_config: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self._consumer_config = consumer_config
         self.client_id = client_id
         self.request_timeout = request_timeout
         self._producer = AIOKafkaProducer(
@@ -97,7 +103,12 @@ class KafkaClient:
 
     async def _reply_listener(self) -> ReplyListener:
         if self._replies is None:
-            replies = ReplyListener(self.bootstrap, self._producer, client_id=self.client_id)
+            replies = ReplyListener(
+                self.bootstrap,
+                self._producer,
+                client_id=self.client_id,
+                consumer_config=self._consumer_config,
+            )
             await replies.start()
             self._replies = replies
         return self._replies

@@ -92,10 +92,20 @@ async def answer_request(replier: Replier, invoke: Any, context: Any) -> None:
 class ReplyListener:
     """The client's side: reads its reply partitions and resolves the waiting calls."""
 
-    def __init__(self, bootstrap: str, producer: AIOKafkaProducer, *, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        producer: AIOKafkaProducer,
+        *,
+        client_id: str,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
         self._producer = producer
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            enable_auto_commit=False,
+            **{"fetch_max_wait_ms": 100, **(consumer_config or {})},
         )
         self._partition_key = zlib.crc32(f"{client_id}-{id(self)}".encode())
         self._partitions: dict[str, int] = {}
