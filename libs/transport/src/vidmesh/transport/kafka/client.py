@@ -48,9 +48,14 @@ class KafkaClient:
             bootstrap_servers=bootstrap, client_id=f"{client_id}-client", acks="all"
         )
         self._replies: ReplyListener | None = None
+        self._opening = asyncio.Lock()
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # a producer that failed to start is still open
+            raise
 
     async def emit(
         self,
@@ -102,15 +107,18 @@ class KafkaClient:
             replies.forget(correlation_id)
 
     async def _reply_listener(self) -> ReplyListener:
-        if self._replies is None:
-            replies = ReplyListener(
-                self.bootstrap,
-                self._producer,
-                client_id=self.client_id,
-                consumer_config=self._consumer_config,
-            )
-            await replies.start()
-            self._replies = replies
+        if self._replies is not None:
+            return self._replies
+        async with self._opening:  # concurrent first calls must share one listener
+            if self._replies is None:
+                replies = ReplyListener(
+                    self.bootstrap,
+                    self._producer,
+                    client_id=self.client_id,
+                    consumer_config=self._consumer_config,
+                )
+                await replies.start()
+                self._replies = replies
         return self._replies
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from vidmesh.transport.errors import (
     INTERNAL_ERROR_MESSAGE,
     NO_MESSAGE_HANDLER,
@@ -115,7 +116,11 @@ class ReplyListener:
         self._partial: dict[str, Any] = {}
 
     async def start(self) -> None:
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()  # a consumer that failed to start is still open
+            raise
 
     async def partition_for(self, reply_topic: str) -> int:
         """Our partition of ``reply_topic``, read from its end before any request goes out."""
@@ -131,7 +136,14 @@ class ReplyListener:
         available = sorted(await self._producer.partitions_for(reply_topic))
         partition = available[self._partition_key % len(available)]
         chosen = TopicPartition(reply_topic, partition)
-        self._consumer.assign([*self._consumer.assignment(), chosen])
+        # assign() replaces the whole assignment and forgets every position: the partitions read
+        # so far would start again from their end and skip the answers not yet read (calls in
+        # flight then time out). Put them back where they were; an answer read twice is ignored.
+        reading = self._consumer.assignment()
+        positions = {tp: await self._consumer.position(tp) for tp in reading}
+        self._consumer.assign([*reading, chosen])
+        for tp, offset in positions.items():
+            self._consumer.seek(tp, offset)
         await self._consumer.seek_to_end(chosen)
         await self._consumer.position(chosen)
         self._partitions[reply_topic] = partition
@@ -140,7 +152,13 @@ class ReplyListener:
 
     async def _read_forever(self) -> None:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=100)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=100)
+            except KafkaError:
+                # Keep reading once the broker is back; the calls waiting meanwhile time out.
+                logger.exception("kafka_reply_fetch_failed")
+                await asyncio.sleep(1.0)
+                continue
             for records in batches.values():
                 for record in records:
                     self._deliver(record)

@@ -24,7 +24,10 @@ class RetryPolicy:
 
     def backoff(self, failed_attempts: int) -> float:
         """Seconds to wait after the ``failed_attempts``-th failure."""
-        delay = self.initial_backoff * self.multiplier ** (failed_attempts - 1)
+        try:
+            delay = self.initial_backoff * self.multiplier ** (failed_attempts - 1)
+        except OverflowError:  # a float power past ~1e308, with a very large max_attempts
+            return float(self.max_backoff)
         return float(min(delay, self.max_backoff))
 
 

@@ -77,21 +77,26 @@ class KafkaTransport:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-server", acks="all"
         )
-        await self._producer.start()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            client_id=f"{self.client_id}-server",
-            enable_auto_commit=False,
-            **{**CONSUMER_DEFAULTS, **self._consumer_config},
-        )
-        self._loop = ConsumerLoop(
-            consumer,
-            self._process,
-            max_buffered=self._max_buffered,
-            drain_timeout=self._drain_timeout,
-        )
-        await self._loop.start(self.topics)
+        try:
+            await self._producer.start()
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                client_id=f"{self.client_id}-server",
+                enable_auto_commit=False,
+                **{**CONSUMER_DEFAULTS, **self._consumer_config},
+            )
+            self._loop = ConsumerLoop(
+                consumer,
+                self._process,
+                max_buffered=self._max_buffered,
+                drain_timeout=self._drain_timeout,
+            )
+            await self._loop.start(self.topics)
+        except BaseException:
+            # A Microservice stops only the transports that started: close what opened here.
+            await self.stop()
+            raise
         logger.info("kafka_consuming", group=self.group_id, topics=self.topics)
 
     async def wait_assigned(self) -> None:
