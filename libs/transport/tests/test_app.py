@@ -6,37 +6,18 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 from vidmesh.transport import (
     ConnectionLost,
     Microservice,
-    Router,
     ServerOptions,
     ServiceState,
     TcpClient,
     TcpServer,
 )
 from vidmesh.transport.routing import RouteTable
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                break
-            await asyncio.sleep(0.005)
-
-
-def make_router() -> Router:
-    router = Router()
-
-    @router.message("echo")
-    def echo(data: Any) -> Any:
-        return data
-
-    return router
+from vidmesh.transport.testing import echo_router, wait_until
 
 
 class RecordingServer(TcpServer):
@@ -76,7 +57,7 @@ def refuses_connections(port: int) -> bool:
 
 async def test_a_service_goes_from_created_to_ready_to_stopped() -> None:
     server = TcpServer("127.0.0.1", 0)
-    service = Microservice("svc", make_router(), transports=[server])
+    service = Microservice("svc", echo_router(), transports=[server])
     states = [service.state]
     await service.start()
     states.append(service.state)
@@ -92,7 +73,7 @@ async def test_lifespan_is_entered_before_transports_start_and_exited_after_they
     journal: list[str] = []
     service = Microservice(
         "svc",
-        make_router(),
+        echo_router(),
         transports=[RecordingServer(journal, "a"), RecordingServer(journal, "b")],
         lifespan=recording_lifespan(journal),
     )
@@ -113,7 +94,7 @@ async def test_lifespan_is_entered_before_transports_start_and_exited_after_they
 
 async def test_wait_ready_returns_once_every_transport_listens() -> None:
     journal: list[str] = []
-    service = Microservice("svc", make_router(), transports=[RecordingServer(journal, "a")])
+    service = Microservice("svc", echo_router(), transports=[RecordingServer(journal, "a")])
     waiter = asyncio.ensure_future(service.wait_ready())
     await asyncio.sleep(0.01)
     assert not waiter.done()
@@ -126,7 +107,7 @@ async def test_wait_ready_returns_once_every_transport_listens() -> None:
 
 async def test_stop_from_ready_drains_work_in_flight() -> None:
     started, release = asyncio.Event(), asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("work")
     async def work() -> str:
@@ -158,7 +139,7 @@ async def test_a_start_that_fails_stops_what_started_and_exits_the_lifespan() ->
         first = RecordingServer(journal, "first")
         service = Microservice(
             "svc",
-            make_router(),
+            echo_router(),
             transports=[first, RecordingServer(journal, "second", port=taken)],
             lifespan=recording_lifespan(journal),
         )
@@ -187,7 +168,7 @@ async def test_a_lifespan_that_fails_leaves_the_service_stopped_with_nothing_sta
         yield
 
     service = Microservice(
-        "svc", make_router(), transports=[RecordingServer(journal, "a")], lifespan=broken
+        "svc", echo_router(), transports=[RecordingServer(journal, "a")], lifespan=broken
     )
     with pytest.raises(RuntimeError, match="database unreachable"):
         await service.start()
@@ -197,7 +178,7 @@ async def test_a_lifespan_that_fails_leaves_the_service_stopped_with_nothing_sta
 
 
 async def test_a_service_cannot_start_twice() -> None:
-    service = Microservice("svc", make_router(), transports=[TcpServer("127.0.0.1", 0)])
+    service = Microservice("svc", echo_router(), transports=[TcpServer("127.0.0.1", 0)])
     async with service:
         with pytest.raises(RuntimeError):
             await service.start()
@@ -206,7 +187,7 @@ async def test_a_service_cannot_start_twice() -> None:
 
 
 async def test_transports_cannot_be_added_once_started() -> None:
-    service = Microservice("svc", make_router())
+    service = Microservice("svc", echo_router())
     service.add_transport(TcpServer("127.0.0.1", 0))
     async with service:
         with pytest.raises(RuntimeError):
@@ -217,7 +198,7 @@ async def test_stopping_a_service_that_never_started_is_harmless() -> None:
     journal: list[str] = []
     service = Microservice(
         "svc",
-        make_router(),
+        echo_router(),
         transports=[RecordingServer(journal, "a")],
         lifespan=recording_lifespan(journal),
     )
@@ -228,7 +209,7 @@ async def test_stopping_a_service_that_never_started_is_harmless() -> None:
 
 async def test_the_service_drain_timeout_overrides_the_transports() -> None:
     started = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("forever")
     async def forever() -> None:

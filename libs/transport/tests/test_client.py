@@ -17,7 +17,6 @@ from vidmesh.transport import (
     OutgoingCall,
     RemoteError,
     RequestTimeout,
-    Router,
     RpcError,
     ServerOptions,
     ServiceUnavailable,
@@ -26,26 +25,12 @@ from vidmesh.transport import (
     log_messages,
 )
 from vidmesh.transport.middleware import CallNext, ClientCallNext
-from vidmesh.transport.testing import ServedTcp, serve_tcp
-
-
-def make_router() -> Router:
-    router = Router()
-
-    @router.message("echo")
-    def echo(data: Any) -> Any:
-        return data
-
-    @router.message("peer")
-    async def peer(context: Context) -> str | None:
-        return context.peer
-
-    return router
+from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[ServedTcp]:
-    async with serve_tcp(make_router()) as served:
+    async with serve_tcp(echo_router()) as served:
         yield served
 
 
@@ -60,7 +45,7 @@ async def test_pipelined_calls_on_one_connection_are_matched_by_id() -> None:
     finished: list[Any] = []
     turn = [asyncio.Event() for _ in range(calls + 1)]
     release_first = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("in_turn")
     async def in_turn(index: int, context: Context) -> list[Any]:
@@ -95,7 +80,7 @@ async def test_pipelined_calls_on_one_connection_are_matched_by_id() -> None:
 
 async def test_a_call_that_exceeds_its_timeout_raises_request_timeout() -> None:
     release = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("late")
     async def late() -> str:
@@ -112,7 +97,7 @@ async def test_a_call_that_exceeds_its_timeout_raises_request_timeout() -> None:
 async def test_a_late_answer_after_a_timeout_is_dropped_harmlessly() -> None:
     answered = asyncio.Event()
     release = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("late")
     async def late() -> str:
@@ -156,7 +141,7 @@ async def test_a_closed_client_refuses_to_call(served: ServedTcp) -> None:
 
 
 async def test_remote_error_carries_the_err_the_handler_raised() -> None:
-    router = make_router()
+    router = echo_router()
 
     @router.message("find")
     async def find(video_id: str) -> None:
@@ -185,7 +170,7 @@ async def test_remote_error_carries_the_err_the_handler_raised() -> None:
 async def test_an_unexpected_handler_exception_is_an_internal_error_and_the_connection_stays() -> (
     None
 ):
-    router = make_router()
+    router = echo_router()
 
     @router.message("boom")
     async def boom() -> None:
@@ -205,7 +190,7 @@ async def test_an_emitted_event_reaches_the_event_handler() -> None:
     received: asyncio.Future[tuple[Any, dict[str, str]]] = (
         asyncio.get_running_loop().create_future()
     )
-    router = make_router()
+    router = echo_router()
 
     @router.event("video.uploaded")
     async def on_uploaded(data: dict[str, Any], context: Context) -> None:
@@ -221,7 +206,7 @@ async def test_an_emitted_event_reaches_the_event_handler() -> None:
 async def test_every_handler_of_an_event_runs() -> None:
     seen: list[str] = []
     both = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     def record(name: str) -> None:
         seen.append(name)
@@ -243,7 +228,7 @@ async def test_every_handler_of_an_event_runs() -> None:
 
 
 async def test_stream_yields_the_items_of_an_async_generator_handler() -> None:
-    router = make_router()
+    router = echo_router()
 
     @router.message("count")
     async def count(up_to: int) -> AsyncIterator[int]:
@@ -258,7 +243,7 @@ async def test_stream_yields_the_items_of_an_async_generator_handler() -> None:
 
 
 async def test_stream_yields_the_items_of_a_sync_generator_handler() -> None:
-    router = make_router()
+    router = echo_router()
 
     @router.message("letters")
     def letters(word: str) -> Iterator[str]:
@@ -269,7 +254,7 @@ async def test_stream_yields_the_items_of_a_sync_generator_handler() -> None:
 
 
 async def test_stream_raises_remote_error_when_the_generator_fails_midway() -> None:
-    router = make_router()
+    router = echo_router()
 
     @router.message("fragile")
     async def fragile() -> AsyncIterator[int]:
@@ -291,7 +276,7 @@ async def test_stream_raises_remote_error_when_the_generator_fails_midway() -> N
 
 async def test_headers_passed_to_send_reach_the_handlers_context() -> None:
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    router = make_router()
+    router = echo_router()
 
     @router.message("trace")
     async def trace(context: Context) -> dict[str, Any]:
@@ -315,7 +300,7 @@ async def test_client_middleware_can_add_headers_and_sees_results() -> None:
         seen.append((call.kind.value, result))
         return result
 
-    router = make_router()
+    router = echo_router()
 
     @router.message("whoami")
     async def whoami(context: Context) -> str:
@@ -342,7 +327,7 @@ async def test_server_middleware_wraps_handlers_in_order() -> None:
         order.append("inner<")
         return result
 
-    async with serve_tcp(make_router(), middleware=[log_messages, outer, inner]) as served:
+    async with serve_tcp(echo_router(), middleware=[log_messages, outer, inner]) as served:
         with capture_logs() as logs:
             assert await served.client.send("echo", 5) == {"wrapped": 5}
     assert order == ["outer>echo", "inner>", "inner<", "outer<"]
@@ -353,7 +338,7 @@ async def test_server_middleware_wraps_handlers_in_order() -> None:
 
 
 async def test_log_messages_records_a_failed_message() -> None:
-    router = make_router()
+    router = echo_router()
 
     @router.message("deny")
     def deny() -> None:
@@ -369,7 +354,7 @@ async def test_log_messages_records_a_failed_message() -> None:
 
 async def test_calls_in_flight_fail_with_connection_lost_when_the_server_goes_away() -> None:
     started = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("hang")
     async def hang() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,17 +16,9 @@ from vidmesh.transport import (
     TcpClientPool,
 )
 from vidmesh.transport.middleware import ClientCallNext
-from vidmesh.transport.testing import ServedTcp, serve_tcp
+from vidmesh.transport.testing import ServedTcp, serve_tcp, wait_until
 
 SIZE = 4
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                break
-            await asyncio.sleep(0.005)
 
 
 class Barrier:

@@ -12,7 +12,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
@@ -20,16 +20,14 @@ import pytest
 from structlog.testing import capture_logs
 from vidmesh.transport import (
     ConnectionLost,
-    Context,
     Microservice,
-    Router,
     ServerOptions,
     TcpClient,
     TcpServer,
 )
 from vidmesh.transport.tcp.connection import ServerConnection
 from vidmesh.transport.tcp.framing import FrameDecoder
-from vidmesh.transport.testing import ServedTcp, serve_tcp
+from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp, wait_until
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -86,14 +84,6 @@ async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 3.0) 
     return b"".join(chunks)
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                break
-            await asyncio.sleep(0.005)
-
-
 def close_reasons(logs: list[MutableMapping[str, Any]]) -> list[str]:
     return [entry["reason"] for entry in logs if entry["event"] == "connection_closed"]
 
@@ -102,20 +92,6 @@ def server_side_of(served: ServedTcp, writer: asyncio.StreamWriter) -> ServerCon
     host, port = writer.get_extra_info("sockname")[:2]
     [connection] = [c for c in served.server.connections if c.peer == f"{host}:{port}"]
     return connection
-
-
-def make_router() -> Router:
-    router = Router()
-
-    @router.message("echo")
-    def echo(data: Any) -> Any:
-        return data
-
-    @router.message("peer")
-    async def peer(context: Context) -> str | None:
-        return context.peer
-
-    return router
 
 
 class Healthy:
@@ -144,7 +120,7 @@ SWEEP_OPTIONS = ServerOptions(max_frame_length=1024, incomplete_frame_timeout=0.
 
 @pytest.fixture
 async def served() -> AsyncIterator[ServedTcp]:
-    async with serve_tcp(make_router(), options=SWEEP_OPTIONS) as served:
+    async with serve_tcp(echo_router(), options=SWEEP_OPTIONS) as served:
         yield served
 
 
@@ -245,7 +221,7 @@ async def test_an_idle_connection_is_closed_but_one_with_a_handler_in_flight_is_
     logs: list[MutableMapping[str, Any]],
 ) -> None:
     release = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("slow")
     async def slow() -> str:
@@ -280,7 +256,7 @@ async def test_a_client_that_disconnects_mid_request_does_not_disturb_the_server
     logs: list[MutableMapping[str, Any]],
 ) -> None:
     started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("slow")
     async def slow() -> str:
@@ -312,7 +288,7 @@ async def test_a_client_that_disconnects_mid_request_does_not_disturb_the_server
 
 async def test_a_stream_stops_when_its_client_disconnects() -> None:
     stopped = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("ticks")
     async def ticks() -> AsyncIterator[int]:
@@ -341,7 +317,7 @@ async def test_reading_pauses_while_a_peer_does_not_read_its_answers() -> None:
     answer = "x" * (16 * KiB)
     requests = 2000
     calls = 0
-    router = make_router()
+    router = echo_router()
 
     @router.message("chunk")
     def chunk(index: int) -> str:
@@ -379,7 +355,7 @@ async def test_a_peer_held_back_by_backpressure_is_not_cut_off_for_an_unfinished
 ) -> None:
     # The peer sent its frame whole; it is the server that stopped reading it.
     answer = "q" * (64 * KiB)
-    router = make_router()
+    router = echo_router()
 
     @router.message("chunk")
     def chunk() -> str:
@@ -415,7 +391,7 @@ async def test_a_peer_that_never_reads_is_cut_off_past_max_send_buffer(
     answer = "y" * (128 * KiB)
     requests = 300
     turn = [asyncio.Event() for _ in range(requests + 1)]
-    router = make_router()
+    router = echo_router()
 
     @router.message("big")
     async def big(index: int) -> str:
@@ -492,7 +468,7 @@ async def test_server_memory_stays_bounded_under_peers_that_flood_and_never_read
     answer = "z" * (64 * KiB)
     peers, requests = 8, 3000
     calls = 0
-    router = make_router()
+    router = echo_router()
 
     @router.message("big")
     async def big() -> str:
@@ -544,7 +520,7 @@ async def test_server_memory_stays_bounded_under_peers_that_flood_and_never_read
 
 async def test_a_live_client_reconnects_after_the_server_restarts_on_the_same_port() -> None:
     started = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("sleep")
     async def sleep(seconds: float) -> str:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -16,13 +16,12 @@ from vidmesh.transport import (
     ConnectionLost,
     Context,
     RemoteError,
-    Router,
     ServerOptions,
     ServiceState,
     TcpClient,
 )
 from vidmesh.transport.errors import NO_MESSAGE_HANDLER
-from vidmesh.transport.testing import ServedTcp, serve_tcp
+from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp, wait_until
 
 KiB = 1024
 
@@ -30,14 +29,6 @@ KiB = 1024
 def frame(packet: Any) -> bytes:
     body = json.dumps(packet, separators=(",", ":"))
     return f"{len(body)}#{body}".encode()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                break
-            await asyncio.sleep(0.005)
 
 
 async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
@@ -70,23 +61,9 @@ def logs() -> Iterator[list[MutableMapping[str, Any]]]:
         yield captured
 
 
-def make_router() -> Router:
-    router = Router()
-
-    @router.message("echo")
-    def echo(data: Any) -> Any:
-        return data
-
-    @router.message("peer")
-    async def peer(context: Context) -> str | None:
-        return context.peer
-
-    return router
-
-
 @pytest.fixture
 async def served() -> AsyncIterator[ServedTcp]:
-    async with serve_tcp(make_router()) as served:
+    async with serve_tcp(echo_router()) as served:
         yield served
 
 
@@ -126,7 +103,7 @@ async def test_a_thousand_concurrent_connections_are_all_answered() -> None:
     connections = 1000
     arrived = 0
     everyone_in = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("gather")
     async def gather(index: int, context: Context) -> list[Any]:
@@ -157,7 +134,7 @@ async def test_connections_over_max_connections_are_closed_and_the_others_keep_w
     logs: list[MutableMapping[str, Any]],
 ) -> None:
     options = ServerOptions(max_connections=3)
-    async with serve_tcp(make_router(), options=options) as served:
+    async with serve_tcp(echo_router(), options=options) as served:
         clients = [TcpClient("127.0.0.1", served.port) for _ in range(3)]
         try:
             peers = [await client.send("peer") for client in clients]
@@ -184,7 +161,7 @@ async def test_max_in_flight_per_connection_bounds_the_handlers_running_for_one_
     limit, requests = 4, 12
     running = peak = 0
     release = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("hold")
     async def hold(index: int) -> int:
@@ -209,7 +186,7 @@ async def test_max_in_flight_per_connection_bounds_the_handlers_running_for_one_
 
 async def test_graceful_shutdown_answers_requests_in_flight_before_closing() -> None:
     started = asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("slow")
     async def slow() -> str:
@@ -229,7 +206,7 @@ async def test_graceful_shutdown_answers_requests_in_flight_before_closing() -> 
 
 async def test_graceful_shutdown_refuses_new_connections_while_draining() -> None:
     started, release = asyncio.Event(), asyncio.Event()
-    router = make_router()
+    router = echo_router()
 
     @router.message("slow")
     async def slow() -> str:
@@ -252,7 +229,7 @@ async def test_graceful_shutdown_refuses_new_connections_while_draining() -> Non
 async def test_drain_timeout_cancels_handlers_that_run_too_long() -> None:
     started = asyncio.Event()
     cancelled = False
-    router = make_router()
+    router = echo_router()
 
     @router.message("forever")
     async def forever() -> str:
@@ -280,7 +257,7 @@ async def test_drain_timeout_cancels_handlers_that_run_too_long() -> None:
 
 async def test_stop_cuts_off_a_peer_that_never_reads_after_close_timeout() -> None:
     answer = "w" * (64 * KiB)
-    router = make_router()
+    router = echo_router()
 
     @router.message("big")
     def big() -> str:

@@ -7,12 +7,11 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
-from vidmesh.transport import ClientOptions, Router, ServiceUnavailable, TcpClient, tls
-from vidmesh.transport.testing import ServedTcp, serve_tcp
+from vidmesh.transport import ClientOptions, ServiceUnavailable, TcpClient, tls
+from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp
 
 ONE_TRY = ClientOptions(connect_attempts=1, connect_timeout=2.0)
 
@@ -49,16 +48,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return paths
 
 
-def make_router() -> Router:
-    router = Router()
-
-    @router.message("echo")
-    def echo(data: Any) -> Any:
-        return data
-
-    return router
-
-
 def client_of(
     served: ServedTcp, context: ssl.SSLContext | None, hostname: str = "localhost"
 ) -> TcpClient:
@@ -82,14 +71,14 @@ async def refused(client: TcpClient) -> ServiceUnavailable:
 async def test_a_tls_client_that_trusts_the_ca_is_served(pki: Pki) -> None:
     server_ssl = tls.server_context(pki.server)
     client_ssl = tls.client_context(pki.ca)
-    async with serve_tcp(make_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
+    async with serve_tcp(echo_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
         assert await served.client.send("echo", {"over": "tls"}) == {"over": "tls"}
         answers = await asyncio.gather(*(served.client.send("echo", i) for i in range(50)))
         assert answers == list(range(50))
 
 
 async def test_a_client_that_does_not_trust_the_servers_ca_is_refused(pki: Pki) -> None:
-    async with serve_tcp(make_router(), server_ssl=tls.server_context(pki.server)) as served:
+    async with serve_tcp(echo_router(), server_ssl=tls.server_context(pki.server)) as served:
         error = await refused(client_of(served, tls.client_context(pki.stranger_ca)))
         assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
         good = client_of(served, tls.client_context(pki.ca))
@@ -98,13 +87,13 @@ async def test_a_client_that_does_not_trust_the_servers_ca_is_refused(pki: Pki) 
 
 
 async def test_a_client_expecting_another_hostname_is_refused(pki: Pki) -> None:
-    async with serve_tcp(make_router(), server_ssl=tls.server_context(pki.server)) as served:
+    async with serve_tcp(echo_router(), server_ssl=tls.server_context(pki.server)) as served:
         error = await refused(client_of(served, tls.client_context(pki.ca), "api.example.com"))
         assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
 
 
 async def test_a_plaintext_client_cannot_talk_to_a_tls_server(pki: Pki) -> None:
-    async with serve_tcp(make_router(), server_ssl=tls.server_context(pki.server)) as served:
+    async with serve_tcp(echo_router(), server_ssl=tls.server_context(pki.server)) as served:
         await refused(client_of(served, None))
         assert await wait_for(lambda: not served.server.connections)
 
@@ -112,14 +101,14 @@ async def test_a_plaintext_client_cannot_talk_to_a_tls_server(pki: Pki) -> None:
 async def test_mutual_tls_serves_a_client_with_a_certificate_signed_by_the_ca(pki: Pki) -> None:
     server_ssl = tls.server_context(pki.server, client_ca=pki.ca)
     client_ssl = tls.client_context(pki.ca, certfile=pki.client)
-    async with serve_tcp(make_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
+    async with serve_tcp(echo_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
         assert await served.client.send("echo", "mutual") == "mutual"
 
 
 async def test_mutual_tls_refuses_a_client_without_a_certificate(pki: Pki) -> None:
     server_ssl = tls.server_context(pki.server, client_ca=pki.ca)
     client_ssl = tls.client_context(pki.ca, certfile=pki.client)
-    async with serve_tcp(make_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
+    async with serve_tcp(echo_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
         await refused(client_of(served, tls.client_context(pki.ca)))
         assert await served.client.send("echo", "the one with a cert") == "the one with a cert"
 
@@ -127,7 +116,7 @@ async def test_mutual_tls_refuses_a_client_without_a_certificate(pki: Pki) -> No
 async def test_mutual_tls_refuses_a_certificate_signed_by_another_ca(pki: Pki) -> None:
     server_ssl = tls.server_context(pki.server, client_ca=pki.ca)
     client_ssl = tls.client_context(pki.ca, certfile=pki.client)
-    async with serve_tcp(make_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
+    async with serve_tcp(echo_router(), server_ssl=server_ssl, client_ssl=client_ssl) as served:
         await refused(client_of(served, tls.client_context(pki.ca, certfile=pki.stranger)))
         assert await served.client.send("echo", "the one with a cert") == "the one with a cert"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vidmesh.transport.app import Microservice
+from vidmesh.transport.context import Context
 from vidmesh.transport.middleware import ClientMiddleware, Middleware
 from vidmesh.transport.options import ClientOptions, ServerOptions
 from vidmesh.transport.routing import Router
@@ -53,3 +56,27 @@ async def serve_tcp(
             yield ServedTcp(service, server, client)
         finally:
             await client.close()
+
+
+def echo_router() -> Router:
+    """A router answering ``echo`` (the payload back) and ``peer`` (the caller's address)."""
+    router = Router()
+
+    @router.message("echo")
+    def echo(data: Any) -> Any:
+        return data
+
+    @router.message("peer")
+    async def peer(context: Context) -> str | None:
+        return context.peer
+
+    return router
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll ``condition`` until it holds; TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:  # polling on purpose: the conditions are plain attributes, not events
+            if condition():
+                return
+            await asyncio.sleep(0.005)
