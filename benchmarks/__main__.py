@@ -9,6 +9,7 @@ from types import FrameType
 
 BENCHMARKS = {
     "rpc": "TCP request-response round trips, vidmesh against NestJS",
+    "kafka": "Kafka events, throughput and latency from emit to handler, vidmesh against NestJS",
 }
 
 
