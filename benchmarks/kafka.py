@@ -92,7 +92,7 @@ def measure_step(
     topic = f"bench.{pair}.{kind}.{uuid.uuid4().hex[:8]}"
     with TansuBroker() as broker, contextlib.ExitStack() as stack:
         asyncio.run(create_topics(broker.bootstrap, [topic], PARTITIONS))
-        tansu = tansu_process()
+        tansu = tansu_process(broker)
         with pinned(cpus[0]):
             producer = stack.enter_context(start_producer(pair, broker.bootstrap))
         consumer = stack.enter_context(

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 import orjson
 import psutil
+from vidmesh.devstack.broker import TansuBroker
 from vidmesh.devstack.nest import node_env, script
 
 from benchmarks.peers import ROOT, STARTUP_TIMEOUT, BenchmarkError, node, tail
@@ -145,12 +146,9 @@ class Machine:
         return shares
 
 
-def tansu_process() -> psutil.Process:
-    """The broker: the one ``tansu`` child of this process (``TansuBroker`` started it)."""
-    found = [p for p in psutil.Process().children() if p.name().startswith("tansu")]
-    if len(found) != 1:
-        raise BenchmarkError(f"expected one tansu child process, found {len(found)}")
-    return found[0]
+def tansu_process(broker: TansuBroker) -> psutil.Process:
+    """The broker process of ``broker`` (not just any tansu: a test session may run another)."""
+    return psutil.Process(broker.pid)
 
 
 def _kafkajs_env() -> dict[str, str]:

@@ -51,7 +51,7 @@ def test_kafka_py_py_measurements_see_every_event_and_order_percentiles() -> Non
                 window=50,
             )
         )
-        machine = watch(producer, consumer, tansu_process())
+        machine = watch(producer, consumer, tansu_process(broker))
         throughput = measure_throughput(producer, consumer, topic, 1000, 100, machine)
         latency = measure_latency(producer, consumer, topic, 0.3, machine)
         peers = [producer.process, consumer.process]

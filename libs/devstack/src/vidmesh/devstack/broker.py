@@ -104,6 +104,13 @@ class TansuBroker:
         return f"{LOOPBACK}:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """The broker process's id (to watch its CPU, say)."""
+        if self._process is None:
+            raise BrokerError("the broker is not running")
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
