@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 from vidmesh.devstack.broker import FAST_GROUP_JOIN
-from vidmesh.devstack.nest import (
+from vidmesh.devstack.nest_kafka import (
     NestKafkaClientRun,
     NestKafkaServer,
     nest_kafka_server,

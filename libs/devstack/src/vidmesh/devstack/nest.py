@@ -6,9 +6,8 @@ The cache is keyed by the lockfile's hash, so a changed pin installs afresh. Set
 
 Peers: ``nest_server()`` runs ``server.js`` (a Nest TCP microservice); ``run_nest_client()`` runs
 ``client.js``, a Nest ``ClientProxy`` playing a list of calls; ``nest_routes()`` asks Nest's own
-``transformPatternToRoute`` for the routing keys of a batch of patterns. Over Kafka:
-``nest_kafka_server()`` runs ``kafka-server.js`` (a Nest Kafka microservice on kafkajs) and
-``run_nest_kafka_client()`` runs ``kafka-client.js``, a Nest ``ClientKafka``.
+``transformPatternToRoute`` for the routing keys of a batch of patterns. Kafka peers:
+``nest_kafka.py``.
 """
 
 from __future__ import annotations
@@ -19,15 +18,12 @@ import fcntl
 import hashlib
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -99,7 +95,7 @@ def script(name: str) -> Path:
     return PEER_DIR / name
 
 
-def _node() -> str:
+def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
         raise NestPeerError("Node.js is needed for the NestJS peers")
@@ -113,7 +109,7 @@ def nest_server(*extra_args: str, port: int = 0) -> Iterator[int]:
     Its output is read all along (a Node.js process blocks once a pipe it writes to is full, and
     Nest logs every failed handler); the last lines go into the error if it does not start.
     """
-    node = _node()
+    node = node_binary()
     process = subprocess.Popen(
         [node, str(script("server.js")), "--port", str(port), *extra_args],
         stdout=subprocess.PIPE,
@@ -125,34 +121,36 @@ def nest_server(*extra_args: str, port: int = 0) -> Iterator[int]:
     assert process.stderr is not None
     stderr_tail: deque[str] = deque(maxlen=200)
     readers = [
-        threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True),
+        threading.Thread(target=drain_lines, args=(process.stderr, stderr_tail), daemon=True),
     ]
     with process:  # closes the pipes on the way out
         try:
             readers[0].start()
             line = process.stdout.readline()
             if not line.startswith("READY "):
-                _stop(process)
+                stop_node(process)
                 readers[0].join(timeout=5)
                 raise NestPeerError(f"Nest server did not start: {line!r} {''.join(stderr_tail)}")
             readers.append(
-                threading.Thread(target=_drain, args=(process.stdout, deque(maxlen=1)), daemon=True)
+                threading.Thread(
+                    target=drain_lines, args=(process.stdout, deque(maxlen=1)), daemon=True
+                )
             )
             readers[1].start()
             yield int(line.split()[1])
         finally:
-            _stop(process)
+            stop_node(process)
             for reader in readers:
                 reader.join(timeout=5)
 
 
-def _drain(stream: IO[str], tail: deque[str]) -> None:
+def drain_lines(stream: IO[str], tail: deque[str]) -> None:
     with contextlib.suppress(ValueError, OSError):
         for line in stream:
             tail.append(line)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop_node(process: subprocess.Popen[str]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -178,7 +176,7 @@ async def run_nest_client(
     """
     env = node_env()
     process = await asyncio.create_subprocess_exec(
-        _node(),
+        node_binary(),
         str(script("client.js")),
         "--host",
         host,
@@ -219,7 +217,7 @@ def nest_routes(patterns: Sequence[Any]) -> list[Any]:
     The patterns travel as JSON, so they are what a Nest peer would see after parsing a packet.
     """
     result = subprocess.run(
-        [_node(), str(script("routes.js"))],
+        [node_binary(), str(script("routes.js"))],
         input=json.dumps(list(patterns)),
         capture_output=True,
         text=True,
@@ -231,265 +229,3 @@ def nest_routes(patterns: Sequence[Any]) -> list[Any]:
         raise NestPeerError(f"routes.js failed: {result.stderr}")
     routes: list[Any] = json.loads(result.stdout)
     return routes
-
-
-# -- Kafka peers ---------------------------------------------------------------------------------
-
-
-def _kafka_env() -> dict[str, str]:
-    # kafkajs 2 warns once about its new default partitioner; the peers key nothing by it.
-    return {**node_env(), "KAFKAJS_NO_PARTITIONER_WARNING": "1"}
-
-
-class NestKafkaServer:
-    """A running ``kafka-server.js``: the events its ``@EventPattern`` handler received.
-
-    Each event is ``{"topic", "partition", "key", "headers", "data"}`` as the Nest handler saw it
-    (KafkaParser's output: JSON objects and arrays parsed, other values as strings, a value with a
-    leading zero byte as ``{"buffer": "<hex>"}``).
-    """
-
-    def __init__(self) -> None:
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._ready = threading.Event()
-        self.stdout_tail: deque[str] = deque(maxlen=50)
-        """Lines of its stdout that were neither the ready line nor an event."""
-
-    def _read(self, stream: IO[str]) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            for line in stream:
-                try:
-                    message = json.loads(line)
-                except json.JSONDecodeError:
-                    message = None
-                if isinstance(message, dict) and "event" in message:
-                    self._events.put(message["event"])
-                elif isinstance(message, dict) and message.get("ready") is True:
-                    self._ready.set()
-                else:
-                    self.stdout_tail.append(line)
-
-    def take_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
-        """The next ``count`` events, in the order the Nest server handled them (blocking; call
-        it through ``asyncio.to_thread`` from a coroutine). Raises NestPeerError naming the
-        events that did arrive if fewer than ``count`` came within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        events: list[dict[str, Any]] = []
-        while len(events) < count:
-            try:
-                events.append(self._events.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                raise NestPeerError(
-                    f"the Nest Kafka server received {len(events)} of {count} events in "
-                    f"{timeout}s: {events!r}"
-                ) from None
-        return events
-
-    def pending_events(self) -> list[dict[str, Any]]:
-        """The events received and not yet taken, without waiting."""
-        events: list[dict[str, Any]] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                events.append(self._events.get_nowait())
-        return events
-
-
-@contextlib.contextmanager
-def nest_kafka_server(
-    bootstrap: str,
-    topics: Mapping[str, str],
-    *,
-    group: str,
-    client_id: str = "vidmesh-nest-kafka-server",
-    startup_timeout: float = 60.0,
-) -> Iterator[NestKafkaServer]:
-    """Run ``kafka-server.js`` (a Nest Kafka microservice) until the ``with`` block ends.
-
-    ``topics`` maps each of its handlers (``event``, ``echo``, ``describe``, ``notFound``,
-    ``crash``; see the script) to the topic it serves. Yields once its consumer joined ``group``;
-    it reads each topic from the beginning, so what was sent before is not lost.
-    """
-    process = subprocess.Popen(
-        [
-            _node(),
-            str(script("kafka-server.js")),
-            "--brokers",
-            bootstrap,
-            "--client-id",
-            client_id,
-            "--group",
-            group,
-            "--topics",
-            json.dumps(dict(topics)),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        env=_kafka_env(),
-    )
-    assert process.stdout is not None
-    assert process.stderr is not None
-    server = NestKafkaServer()
-    stderr_tail: deque[str] = deque(maxlen=200)
-    readers = [
-        threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True),
-        threading.Thread(target=server._read, args=(process.stdout,), daemon=True),
-    ]
-    with process:  # closes the pipes on the way out
-        try:
-            for reader in readers:
-                reader.start()
-            deadline = time.monotonic() + startup_timeout
-            while not server._ready.wait(0.05):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise NestPeerError(
-                        f"Nest Kafka server did not start (exit status {process.poll()}): "
-                        f"{''.join(server.stdout_tail)}{''.join(stderr_tail)}"
-                    )
-            yield server
-        finally:
-            _stop(process)
-            for reader in readers:
-                reader.join(timeout=5)
-
-
-async def run_nest_kafka_client(
-    bootstrap: str,
-    calls: Sequence[Mapping[str, Any]],
-    *,
-    group: str,
-    client_id: str = "vidmesh-nest-kafka-client",
-    call_timeout: float = 10.0,
-    timeout: float = 60.0,
-) -> list[dict[str, Any]]:
-    """Play ``calls`` with ``kafka-client.js`` (a Nest ``ClientKafka``, its reply consumer in
-    consumer group ``group``).
-
-    Each call is ``{"kind": "send" | "stream" | "emit", "pattern": topic, "data": ...}`` (see
-    ``kafka-client.js``); the result has one ``{"ok": value}`` or ``{"err": error}`` per call.
-    Runs Node.js as an asyncio subprocess, so a server in the same event loop keeps answering.
-    ``call_timeout`` bounds each call, ``timeout`` the whole run (joining the group included).
-    """
-    runs = await run_nest_kafka_clients(
-        bootstrap,
-        [calls],
-        group=group,
-        client_id=client_id,
-        call_timeout=call_timeout,
-        timeout=timeout,
-    )
-    return runs[0].results
-
-
-@dataclass(frozen=True)
-class NestKafkaClientRun:
-    """What one ``kafka-client.js`` did: its results, and the partitions of each reply topic its
-    group gave it (Nest sends the lowest as ``kafka_replyPartition``)."""
-
-    results: list[dict[str, Any]]
-    reply_partitions: dict[str, list[int]]
-
-
-async def run_nest_kafka_clients(
-    bootstrap: str,
-    scenarios: Sequence[Sequence[Mapping[str, Any]]],
-    *,
-    group: str,
-    client_id: str = "vidmesh-nest-kafka-client",
-    reply_partitions_at_most: int | None = None,
-    call_timeout: float = 10.0,
-    timeout: float = 60.0,
-) -> list[NestKafkaClientRun]:
-    """Play each scenario (a list of calls, as for ``run_nest_kafka_client``) with its own
-    ``kafka-client.js``, all at once and all in consumer group ``group``.
-
-    With ``reply_partitions_at_most``, each client waits before its first call until the group
-    gave it at most that many partitions of each reply topic (the others joined); each stays in
-    the group until all have their results, so no member leaves while another has calls in
-    flight. Every Node.js process has ended when this returns or raises.
-    """
-    with tempfile.TemporaryDirectory(prefix="nest-kafka-calls-") as folder:
-        processes: list[asyncio.subprocess.Process] = []
-        readers: list[asyncio.Future[NestKafkaClientRun]] = []
-        try:
-            for n, calls in enumerate(scenarios):
-                path = Path(folder) / f"calls-{n}.json"
-                path.write_text(json.dumps(list(calls)), encoding="utf-8")
-                args = [
-                    "--calls",
-                    str(path),
-                    "--hold",
-                    "--timeout",
-                    str(round(call_timeout * 1000)),
-                ]
-                if reply_partitions_at_most is not None:
-                    args += ["--reply-partitions-at-most", str(reply_partitions_at_most)]
-                name = f"{client_id}-{n}" if len(scenarios) > 1 else client_id
-                processes.append(await _start_kafka_client(bootstrap, name, group, args))
-            readers = [asyncio.ensure_future(_client_results(p)) for p in processes]
-            async with asyncio.timeout(timeout):
-                runs = await asyncio.gather(*readers)
-                for process in processes:
-                    assert process.stdin is not None
-                    process.stdin.close()  # now they leave the group and exit
-                codes = await asyncio.gather(*(process.wait() for process in processes))
-        except TimeoutError:
-            raise NestPeerError(f"Nest Kafka clients did not finish in {timeout}s") from None
-        finally:
-            for reader in readers:
-                reader.cancel()
-            for process in processes:
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
-            await asyncio.gather(*readers, return_exceptions=True)
-    if any(codes):
-        raise NestPeerError(f"Nest Kafka clients exited with {codes} after their results")
-    return runs
-
-
-async def _start_kafka_client(
-    bootstrap: str, client_id: str, group: str, args: Sequence[str]
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        _node(),
-        str(script("kafka-client.js")),
-        "--brokers",
-        bootstrap,
-        "--client-id",
-        client_id,
-        "--group",
-        group,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_kafka_env(),
-    )
-
-
-async def _client_results(process: asyncio.subprocess.Process) -> NestKafkaClientRun:
-    """Read ``kafka-client.js``'s output up to its results line (stderr read alongside)."""
-    assert process.stdout is not None
-    assert process.stderr is not None
-    stderr = asyncio.ensure_future(process.stderr.read())
-    reply_partitions: dict[str, list[int]] = {}
-    seen: list[str] = []
-    try:
-        while line := (await process.stdout.readline()).decode(errors="replace"):
-            if line.startswith("["):
-                return NestKafkaClientRun(json.loads(line), reply_partitions)
-            if line.startswith('{"replyPartitions"'):
-                reply_partitions = json.loads(line)["replyPartitions"]
-            else:
-                seen.append(line)
-        await process.wait()
-        raise NestPeerError(
-            f"Nest Kafka client exited with {process.returncode} before its results: "
-            f"{''.join(seen)}{(await stderr).decode(errors='replace')}"
-        )
-    finally:
-        if not stderr.done():
-            stderr.cancel()
