@@ -27,7 +27,13 @@ from vidmesh.transport import (
 )
 from vidmesh.transport.tcp.connection import ServerConnection
 from vidmesh.transport.tcp.framing import FrameDecoder
-from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp, wait_until
+from vidmesh.transport.testing import (
+    ServedTcp,
+    echo_router,
+    read_until_closed,
+    serve_tcp,
+    wait_until,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -67,21 +73,6 @@ async def close_raw(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
-
-
-async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
-    """Everything the server sends until it closes the connection (FIN or RST)."""
-    chunks = []
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                chunk = await reader.read(64 * KiB)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def close_reasons(logs: list[MutableMapping[str, Any]]) -> list[str]:

@@ -21,7 +21,13 @@ from vidmesh.transport import (
     TcpClient,
 )
 from vidmesh.transport.errors import NO_MESSAGE_HANDLER
-from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp, wait_until
+from vidmesh.transport.testing import (
+    ServedTcp,
+    echo_router,
+    read_until_closed,
+    serve_tcp,
+    wait_until,
+)
 
 KiB = 1024
 
@@ -29,20 +35,6 @@ KiB = 1024
 def frame(packet: Any) -> bytes:
     body = json.dumps(packet, separators=(",", ":"))
     return f"{len(body)}#{body}".encode()
-
-
-async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
-    chunks = []
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                chunk = await reader.read(64 * KiB)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def close_raw(writer: asyncio.StreamWriter) -> None:

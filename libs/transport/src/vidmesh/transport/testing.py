@@ -80,3 +80,18 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> Non
             if condition():
                 return
             await asyncio.sleep(0.005)
+
+
+async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
+    """Everything a raw peer receives until the server closes the connection (FIN or RST)."""
+    chunks = []
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                chunk = await reader.read(64 * 1024)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
