@@ -12,14 +12,15 @@ from typing import Any
 
 import asyncpg
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
 
 
 def check_identifier(name: str) -> str:
-    """Role and database names: lower-case letters, digits and ``_``, at most 63 bytes, not
-    starting with a digit (so they never need quoting in hand-written SQL)."""
+    """Role and database names: lower-case letters, digits, ``_`` and ``-`` (the tutorial's
+    ``user-service``), at most 63 bytes, starting with a letter or ``_``. Statements quote them
+    with ``%I``."""
     if not _IDENTIFIER.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid role or database name ([a-z_][a-z0-9_]{{,62}})")
+        raise ValueError(f"{name!r} is not a valid role or database name ([a-z_][a-z0-9_-]{{,62}})")
     return name
 
 

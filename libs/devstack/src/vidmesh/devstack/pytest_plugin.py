@@ -6,6 +6,7 @@ the end of the session. Set ``VIDMESH_POSTGRES_URL`` (a superuser URL) or
 ``VIDMESH_KAFKA_BOOTSTRAP`` (``host:port``) to use an existing server instead.
 
 Session: ``postgres_url`` (superuser URL), ``kafka_bootstrap`` (``host:port``).
+Session: ``service_database`` (a factory: a role and a migrated database for a service package).
 Per test: ``fresh_database`` (URL of a new database, dropped afterwards), ``unique_topic`` (a
 new topic with one partition), ``unique_group`` (a new consumer group id).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -79,3 +80,34 @@ async def unique_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> 
 def unique_group(request: pytest.FixtureRequest) -> str:
     """A consumer group id no other test uses."""
     return unique_name(request, "group", max_len=200)
+
+
+ServiceDatabase = Callable[[str], str]
+"""``service_database("vidmesh_user")`` -> the URL of that service's own role and database."""
+
+
+@pytest.fixture(scope="session")
+def service_database(postgres_url: str) -> Iterator[ServiceDatabase]:
+    """A factory: for a service package, a role and a database of its own (made the way
+    ``vidmesh up`` makes them) migrated to head, once per session; returns the service's URL.
+    Tests keep apart by their data (new ids and emails), not by database."""
+    import asyncio
+
+    from vidmesh.devstack.databases import create_role_and_database, drop_database
+    from vidmesh.kit.migrations import upgrade
+
+    urls: dict[str, str] = {}
+    names: list[str] = []
+
+    def get(package: str) -> str:
+        if package not in urls:
+            name = f"test_{package}_{uuid.uuid4().hex[:8]}"
+            url = asyncio.run(create_role_and_database(postgres_url, name, uuid.uuid4().hex))
+            names.append(name)
+            upgrade(package, url)
+            urls[package] = url
+        return urls[package]
+
+    yield get
+    for name in names:
+        asyncio.run(drop_database(postgres_url, name, role=True))

@@ -1,0 +1,1 @@
+"""vidmesh api-gateway service."""

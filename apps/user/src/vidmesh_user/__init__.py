@@ -1,0 +1,1 @@
+"""vidmesh user service."""

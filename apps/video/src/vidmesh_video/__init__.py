@@ -1,0 +1,1 @@
+"""vidmesh video service."""

@@ -1,0 +1,53 @@
+"""The three commands every service has: ``serve``, ``migrate`` and ``health``.
+
+``python -m vidmesh_<service> serve`` runs the service until SIGINT/SIGTERM;
+``python -m vidmesh_<service> migrate`` brings its database to the newest schema (idempotent);
+``python -m vidmesh_<service> health`` exits 0 when the running service answers its health
+check (a container's HEALTHCHECK, a supervisor's readiness probe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import typer
+from vidmesh.contracts import HEALTH, Health
+from vidmesh.transport import ClientOptions, TcpClient, TransportError
+
+
+def service_cli(
+    name: str,
+    *,
+    serve: Callable[[], None],
+    migrate: Callable[[], None],
+    health: Callable[[], bool],
+) -> typer.Typer:
+    """A Typer app with the three commands bound to one service's functions."""
+    app = typer.Typer(name=name, help=f"The vidmesh {name} service.", add_completion=False)
+    app.command("serve", help=f"Run the {name} service until SIGINT or SIGTERM.")(serve)
+    app.command("migrate", help=f"Migrate the {name} database to the newest schema.")(migrate)
+
+    @app.command("health", help=f"Exit 0 when the running {name} service is healthy.")
+    def check_health() -> None:
+        if not health():
+            raise typer.Exit(1)
+
+    return app
+
+
+def tcp_health(host: str, port: int, timeout: float = 3.0) -> bool:
+    """True when the TCP service at ``host:port`` answers the health pattern with ok."""
+    if host in ("0.0.0.0", "::", ""):  # a bind-all address: ask over loopback
+        host = "127.0.0.1"
+    return asyncio.run(_ask_health(host, port, timeout))
+
+
+async def _ask_health(host: str, port: int, timeout: float) -> bool:
+    options = ClientOptions(request_timeout=timeout, connect_attempts=1)
+    try:
+        async with TcpClient(host, port, options=options) as client:
+            answer = Health.model_validate(await client.send(HEALTH))
+    except (TransportError, OSError, ValueError):
+        return False
+    return answer.ok
