@@ -1,0 +1,28 @@
+"""Settings come from the environment, with the service's prefix, and refuse to guess secrets."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+from vidmesh.kit.settings import ServiceSettings
+
+
+class DemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDMESH_DEMO_")
+    port: int = 3009
+
+
+def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_PORT", "4000")
+    settings = DemoSettings()
+    assert settings.port == 4000
+    assert settings.database_url.get_secret_value().endswith("/demo")
+    assert "pw" not in repr(settings)
+
+
+def test_settings_without_a_database_url_refuse_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VIDMESH_DEMO_DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="database_url"):
+        DemoSettings()
