@@ -1,0 +1,44 @@
+"""The composition root: settings -> database -> repository -> handlers -> Microservice."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from vidmesh.kit.db import Database
+from vidmesh.kit.health import health_router
+from vidmesh.transport import Microservice, TcpServer
+
+from vidmesh_user.handlers import UserHandlers, build_router
+from vidmesh_user.repository import UserRepository
+from vidmesh_user.security import Passwords
+from vidmesh_user.settings import Settings
+
+SERVICE = "user"
+
+
+def build_service(settings: Settings) -> Microservice:
+    """The user service over TCP, ready to ``run()`` (or start in a test)."""
+    database = Database(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.database_pool_size,
+        application_name=f"vidmesh-{SERVICE}",
+    )
+    handlers = UserHandlers(database, UserRepository(), Passwords())
+    router = build_router(handlers)
+    router.include_router(health_router(SERVICE, {"database": database.ping}))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(service: Microservice) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await database.close()
+
+    return Microservice(
+        SERVICE,
+        router,
+        transports=[TcpServer(settings.host, settings.port)],
+        lifespan=lifespan,
+        drain_timeout=settings.drain_timeout,
+    )
