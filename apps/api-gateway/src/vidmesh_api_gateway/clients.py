@@ -1,0 +1,158 @@
+"""One typed method per remote pattern, each service behind a :class:`TcpClientPool`.
+
+Requests are the contract models; answers are validated with them, so a service that answers
+off-contract gives a 502 here instead of a confusing error deeper in a route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from vidmesh.contracts import HEALTH, Health
+from vidmesh.contracts import analytics as analytics_contract
+from vidmesh.contracts import user as user_contract
+from vidmesh.contracts import video as video_contract
+from vidmesh.transport import ClientOptions, Pattern, TcpClientPool
+
+from vidmesh_api_gateway.errors import BadGateway
+from vidmesh_api_gateway.settings import Settings, split_address
+
+M = TypeVar("M", bound=BaseModel)
+
+_VIDEOS = TypeAdapter(list[video_contract.Video])
+_DOWNLOADS = TypeAdapter(list[analytics_contract.VideoDownloads])
+
+
+def _parse(model: type[M], answer: Any, pattern: Pattern) -> M:
+    try:
+        return model.model_validate(answer)
+    except ValidationError as error:
+        raise BadGateway(f"Unexpected answer to {pattern}") from error
+
+
+def _parse_list(adapter: TypeAdapter[list[M]], answer: Any, pattern: Pattern) -> list[M]:
+    try:
+        return adapter.validate_python(answer)
+    except ValidationError as error:
+        raise BadGateway(f"Unexpected answer to {pattern}") from error
+
+
+class ServiceClient:
+    """A pool to one service, and the health pattern every service answers."""
+
+    def __init__(self, pool: TcpClientPool) -> None:
+        self.pool = pool
+
+    async def health(self, timeout: float) -> Health:
+        return _parse(Health, await self.pool.send(HEALTH, timeout=timeout), HEALTH)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class UserClient(ServiceClient):
+    async def create(self, credentials: user_contract.Credentials) -> user_contract.UserId:
+        pattern = user_contract.CREATE
+        answer = await self.pool.send(pattern, credentials.to_wire())
+        return _parse(user_contract.UserId, answer, pattern)
+
+    async def validate(self, credentials: user_contract.Credentials) -> user_contract.UserId:
+        pattern = user_contract.VALIDATE
+        answer = await self.pool.send(pattern, credentials.to_wire())
+        return _parse(user_contract.UserId, answer, pattern)
+
+    async def find_one_by_email(self, email: str) -> user_contract.UserId:
+        pattern = user_contract.FIND_ONE_BY_EMAIL
+        return _parse(user_contract.UserId, await self.pool.send(pattern, email), pattern)
+
+    async def find_one_by_id(self, user_id: str) -> user_contract.User:
+        pattern = user_contract.FIND_ONE_BY_ID
+        answer = await self.pool.send(pattern, user_contract.UserLookup(id=user_id).to_wire())
+        return _parse(user_contract.User, answer, pattern)
+
+
+class VideoClient(ServiceClient):
+    async def find_one(self, video_id: str) -> video_contract.Video:
+        pattern = video_contract.FIND_ONE
+        answer = await self.pool.send(pattern, video_contract.VideoLookup(id=video_id).to_wire())
+        return _parse(video_contract.Video, answer, pattern)
+
+    async def find_many(self, video_ids: list[str]) -> list[video_contract.Video]:
+        pattern = video_contract.FIND_MANY
+        answer = await self.pool.send(pattern, video_contract.VideoBatch(ids=video_ids).to_wire())
+        return _parse_list(_VIDEOS, answer, pattern)
+
+    async def page(self, query: video_contract.PageQuery) -> video_contract.VideoPage:
+        pattern = video_contract.LIST
+        answer = await self.pool.send(pattern, query.to_wire())
+        return _parse(video_contract.VideoPage, answer, pattern)
+
+    async def upload_start(self, start: video_contract.UploadStart) -> video_contract.UploadTicket:
+        pattern = video_contract.UPLOAD_START
+        answer = await self.pool.send(pattern, start.to_wire())
+        return _parse(video_contract.UploadTicket, answer, pattern)
+
+    async def upload_chunk(
+        self, chunk: video_contract.UploadChunk
+    ) -> video_contract.UploadProgress:
+        pattern = video_contract.UPLOAD_CHUNK
+        answer = await self.pool.send(pattern, chunk.to_wire())
+        return _parse(video_contract.UploadProgress, answer, pattern)
+
+    async def upload_finish(self, finish: video_contract.UploadFinish) -> video_contract.Video:
+        pattern = video_contract.UPLOAD_FINISH
+        answer = await self.pool.send(pattern, finish.to_wire())
+        return _parse(video_contract.Video, answer, pattern)
+
+    async def upload_abort(self, ticket: video_contract.UploadTicket) -> None:
+        await self.pool.send(video_contract.UPLOAD_ABORT, ticket.to_wire())
+
+    async def read(self, request: video_contract.ReadRange) -> AsyncIterator[video_contract.Chunk]:
+        """The chunks of ``[start, end)``; the service buffers at most this range for us."""
+        pattern = video_contract.READ
+        async for item in self.pool.stream(pattern, request.to_wire()):
+            yield _parse(video_contract.Chunk, item, pattern)
+
+
+class AnalyticsClient(ServiceClient):
+    async def top_videos(self, limit: int) -> list[analytics_contract.VideoDownloads]:
+        pattern = analytics_contract.TOP_VIDEOS
+        query = analytics_contract.TopVideosQuery(limit=limit)
+        return _parse_list(_DOWNLOADS, await self.pool.send(pattern, query.to_wire()), pattern)
+
+    async def video_stats(self, video_id: str) -> analytics_contract.VideoDownloads:
+        pattern = analytics_contract.VIDEO_STATS
+        query = analytics_contract.VideoStatsQuery(id=video_id)
+        answer = await self.pool.send(pattern, query.to_wire())
+        return _parse(analytics_contract.VideoDownloads, answer, pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The three services the gateway calls. Pools connect on first use, so the gateway can
+    start before the services (``/readyz`` says when they are there)."""
+
+    user: UserClient
+    video: VideoClient
+    analytics: AnalyticsClient
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Clients:
+        options = ClientOptions(request_timeout=settings.request_timeout, connect_attempts=2)
+
+        def pool(address: str) -> TcpClientPool:
+            host, port = split_address(address)
+            return TcpClientPool(host, port, size=settings.client_pool_size, options=options)
+
+        return cls(
+            user=UserClient(pool(settings.user_address)),
+            video=VideoClient(pool(settings.video_address)),
+            analytics=AnalyticsClient(pool(settings.analytics_address)),
+        )
+
+    async def close(self) -> None:
+        await asyncio.gather(self.user.close(), self.video.close(), self.analytics.close())

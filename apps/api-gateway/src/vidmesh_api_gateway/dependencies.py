@@ -1,0 +1,109 @@
+"""Every injected dependency, named once as an ``Annotated`` alias.
+
+The composition root (main.py) puts one :class:`Gateway` on ``app.state``; these aliases hand
+routes its parts, and turn a bearer token into the current user (or a 401, never a 500).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from vidmesh.kit.db import Database
+
+from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, VideoClient
+from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
+from vidmesh_api_gateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """What the routes use: settings, the database, the token codec and sessions, clients."""
+
+    settings: Settings
+    database: Database
+    codec: TokenCodec
+    sessions: RefreshSessions
+    clients: Clients
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: str
+
+
+def get_gateway(request: Request) -> Gateway:
+    return cast(Gateway, request.app.state.gateway)
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+def get_settings(gateway: GatewayDep) -> Settings:
+    return gateway.settings
+
+
+def get_database(gateway: GatewayDep) -> Database:
+    return gateway.database
+
+
+def get_sessions(gateway: GatewayDep) -> RefreshSessions:
+    return gateway.sessions
+
+
+def get_user_client(gateway: GatewayDep) -> UserClient:
+    return gateway.clients.user
+
+
+def get_video_client(gateway: GatewayDep) -> VideoClient:
+    return gateway.clients.video
+
+
+def get_analytics_client(gateway: GatewayDep) -> AnalyticsClient:
+    return gateway.clients.analytics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionsDep = Annotated[RefreshSessions, Depends(get_sessions)]
+UserClientDep = Annotated[UserClient, Depends(get_user_client)]
+VideoClientDep = Annotated[VideoClient, Depends(get_video_client)]
+AnalyticsClientDep = Annotated[AnalyticsClient, Depends(get_analytics_client)]
+
+# Two schemes, so /docs shows which token each route wants. auto_error=False: a missing or
+# malformed header is our 401 in the one error shape, not FastAPI's.
+_access_scheme = HTTPBearer(
+    scheme_name="accessToken", description="An access token", auto_error=False
+)
+_refresh_scheme = HTTPBearer(
+    scheme_name="refreshToken", description="A refresh token", auto_error=False
+)
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthorized("A bearer token is required")
+    return credentials.credentials.strip()
+
+
+def get_refresh_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_refresh_scheme)],
+) -> str:
+    """The raw bearer refresh token (verified by :class:`RefreshSessions`)."""
+    return _bearer(credentials)
+
+
+def get_current_user(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_access_scheme)],
+    gateway: GatewayDep,
+) -> CurrentUser:
+    """The user of a valid access token; a refresh token is refused."""
+    claims = gateway.codec.verify(_bearer(credentials), TokenType.ACCESS)
+    return CurrentUser(id=claims.sub)
+
+
+RefreshTokenDep = Annotated[str, Depends(get_refresh_token)]
+CurrentUserDep = Annotated[CurrentUser, Depends(get_current_user)]

@@ -1,0 +1,90 @@
+"""Composition root: settings -> database, token codec, sessions, clients -> FastAPI app ->
+a Microservice serving it over HTTP (AsgiTransport)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Final
+
+import structlog
+from fastapi import FastAPI
+from vidmesh.kit.db import Database
+from vidmesh.transport import Microservice, Router
+from vidmesh.transport.asgi import AsgiTransport
+
+from vidmesh_api_gateway.clients import Clients
+from vidmesh_api_gateway.dependencies import Gateway
+from vidmesh_api_gateway.errors import install_error_handlers
+from vidmesh_api_gateway.routes import analytics, auth, health, videos
+from vidmesh_api_gateway.security import RefreshSessions, TokenCodec
+from vidmesh_api_gateway.settings import Settings
+
+SERVICE_NAME: Final = "api-gateway"
+TITLE: Final = "vidmesh API"
+
+logger = structlog.get_logger("vidmesh_api_gateway")
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    """The parts the routes use; nothing connects until first used."""
+    database = Database(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.database_pool_size,
+        application_name=SERVICE_NAME,
+    )
+    codec = TokenCodec(
+        access_secret=settings.jwt_access_secret.get_secret_value(),
+        refresh_secret=settings.jwt_refresh_secret.get_secret_value(),
+        access_ttl=settings.access_token_ttl_seconds,
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+    )
+    return Gateway(
+        settings=settings,
+        database=database,
+        codec=codec,
+        sessions=RefreshSessions(database, codec),
+        clients=Clients.from_settings(settings),
+    )
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """The HTTP API over ``gateway``, its OpenAPI docs at ``/docs``."""
+    app = FastAPI(
+        title=TITLE,
+        version="0.1.0",
+        description="Sign up, upload, stream and download videos; see what is downloaded most.",
+    )
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    for module in (auth, videos, analytics, health):
+        app.include_router(module.router)
+    return app
+
+
+def build_service(settings: Settings) -> Microservice:
+    """The gateway as a Microservice: HTTP on ``settings.host:port``, closed resources on stop."""
+    gateway = build_gateway(settings)
+    transport = AsgiTransport(create_app(gateway), settings.host, settings.port)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(service: Microservice) -> AsyncIterator[None]:
+        logger.info(
+            "gateway_starting",
+            user=settings.user_address,
+            video=settings.video_address,
+            analytics=settings.analytics_address,
+        )
+        try:
+            yield
+        finally:
+            await gateway.clients.close()
+            await gateway.database.close()
+
+    return Microservice(
+        SERVICE_NAME,
+        Router(),  # the gateway answers HTTP only; it serves no TCP pattern
+        transports=[transport],
+        lifespan=lifespan,
+        drain_timeout=settings.drain_timeout,
+    )

@@ -1,0 +1,64 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (everything it needs answers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from fastapi import APIRouter, Response
+from vidmesh.kit.health import broker_reachable
+from vidmesh.transport import TransportError
+
+from vidmesh_api_gateway.clients import ServiceClient
+from vidmesh_api_gateway.dependencies import Gateway, GatewayDep
+from vidmesh_api_gateway.errors import GatewayError, error_response
+from vidmesh_api_gateway.schemas import Alive, Readiness, error_responses
+
+router = APIRouter(tags=["Health"])
+
+CHECK_TIMEOUT: Final = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> Alive:
+    """200 while the process serves HTTP (a liveness probe)."""
+    return Alive()
+
+
+@router.get("/readyz", response_model=Readiness, responses=error_responses(503))
+async def readyz(gateway: GatewayDep) -> Response:
+    """200 when its database, the three services and the broker answer; else 503 naming
+    the checks that failed."""
+    checks = _checks(gateway)
+    results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
+    named = dict(zip(checks, results, strict=True))
+    failed = [name for name, ok in named.items() if not ok]
+    if failed:
+        return error_response(503, f"Not ready: {', '.join(failed)}", checks=named)
+    return Response(Readiness(checks=named).model_dump_json(), media_type="application/json")
+
+
+def _checks(gateway: Gateway) -> dict[str, Callable[[], Awaitable[bool]]]:
+    clients = gateway.clients
+    return {
+        "database": gateway.database.ping,
+        "user": _service_check(clients.user),
+        "video": _service_check(clients.video),
+        "analytics": _service_check(clients.analytics),
+        "broker": lambda: broker_reachable(gateway.settings.kafka_bootstrap),
+    }
+
+
+def _service_check(client: ServiceClient) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return (await client.health(CHECK_TIMEOUT)).ok
+
+    return check
+
+
+async def _bounded(check: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await asyncio.wait_for(check(), CHECK_TIMEOUT)
+    except (TimeoutError, OSError, TransportError, GatewayError):
+        return False

@@ -1,0 +1,130 @@
+"""The public HTTP bodies (camelCase, as the tutorial's DTOs), apart from the contracts.
+
+Request bodies refuse unknown fields (the tutorial's ValidationPipe let them through).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from vidmesh.contracts.user import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
+
+MIN_PASSWORD_LENGTH: Final = 10
+PASSWORD_SPECIALS: Final = "!@#$%^&*"
+_PASSWORD_RULES: Final = (
+    (re.compile(r"[0-9]"), "a digit"),
+    (re.compile(r"[a-z]"), "a lower-case letter"),
+    (re.compile(r"[A-Z]"), "an upper-case letter"),
+    (re.compile(f"[{re.escape(PASSWORD_SPECIALS)}]"), f"one of {PASSWORD_SPECIALS}"),
+)
+
+
+def password_problems(password: str) -> list[str]:
+    """What ``password`` lacks under the policy (empty: it passes)."""
+    problems = []
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        problems.append(f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    problems.extend(name for rule, name in _PASSWORD_RULES if not rule.search(password))
+    return problems
+
+
+class PublicModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class RequestModel(PublicModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class SignupRequest(RequestModel):
+    email: EmailStr = Field(max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
+    password_confirm: str = Field(max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
+
+    @field_validator("password")
+    @classmethod
+    def _policy(cls, password: str) -> str:
+        problems = password_problems(password)
+        if problems:
+            raise ValueError("password needs " + ", ".join(problems))
+        return password
+
+    @model_validator(mode="after")
+    def _confirmed(self) -> SignupRequest:
+        if self.password != self.password_confirm:
+            raise ValueError("passwordConfirm must match password")
+        return self
+
+
+class SigninRequest(RequestModel):
+    """No password policy here: sign-in only checks credentials (the tutorial leaked its
+    policy at sign-in)."""
+
+    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
+
+
+class TokenPairResponse(PublicModel):
+    access_token: str
+    refresh_token: str
+
+
+class SignupResponse(TokenPairResponse):
+    id: str
+
+
+class VideoCreated(PublicModel):
+    id: str
+    title: str
+
+
+class VideoMetadata(PublicModel):
+    id: str
+    title: str
+    mimetype: str
+    size: int
+    user_id: str
+    created_at: datetime
+
+
+class VideoPageResponse(PublicModel):
+    items: list[VideoMetadata]
+    page: int
+    size: int
+    total: int
+
+
+class TopVideo(PublicModel):
+    video_id: str
+    title: str | None
+    """None when the video service no longer knows the video."""
+    downloads: int
+
+
+class Alive(PublicModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(PublicModel):
+    status: Literal["ok"] = "ok"
+    checks: dict[str, bool]
+
+
+class ErrorBody(PublicModel):
+    """The one error shape (documentation only: errors.py writes it)."""
+
+    status_code: int
+    message: str | list[str]
+    error: str
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's error statuses, each in the one error shape."""
+    return {
+        code: {"model": ErrorBody, "description": HTTPStatus(code).phrase} for code in status_codes
+    }

@@ -1,0 +1,47 @@
+"""The gateway's settings, from ``VIDMESH_API_GATEWAY_*`` variables (read once in ``__main__``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+from vidmesh.kit.settings import ServiceSettings
+
+MIN_SECRET_LENGTH = 32
+"""HS256 wants a key of at least 256 bits (RFC 7518 3.2); PyJWT warns below it."""
+
+
+class Settings(ServiceSettings):
+    """HTTP on ``host:port``; the three services by ``host:port``; JWT secrets with no default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDMESH_API_GATEWAY_", extra="ignore", env_nested_delimiter="__"
+    )
+
+    port: int = 3000
+    user_address: str = "127.0.0.1:3001"
+    video_address: str = "127.0.0.1:3002"
+    analytics_address: str = "127.0.0.1:3003"
+    jwt_access_secret: SecretStr = Field(min_length=MIN_SECRET_LENGTH)
+    jwt_refresh_secret: SecretStr = Field(min_length=MIN_SECRET_LENGTH)
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=2_592_000, gt=0)
+    max_upload_bytes: int = Field(default=104_857_600, gt=0)
+    client_pool_size: int = Field(default=4, ge=1)
+    """TCP connections to each service."""
+    request_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a call to a service (or one item of a streamed answer) may take."""
+
+    @model_validator(mode="after")
+    def _secrets_differ(self) -> Settings:
+        # One key for both kinds is the tutorial's bug: a leaked refresh key would mint access.
+        if self.jwt_access_secret.get_secret_value() == self.jwt_refresh_secret.get_secret_value():
+            raise ValueError("jwt_access_secret and jwt_refresh_secret must differ")
+        return self
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:3001"`` too) as ``(host, port)``."""
+    host, separator, port = address.strip().rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise ValueError(f"expected host:port, got {address!r}")
+    return host.strip("[]"), int(port)

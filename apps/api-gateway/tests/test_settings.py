@@ -1,0 +1,58 @@
+import pytest
+from pydantic import ValidationError
+
+from vidmesh_api_gateway.settings import Settings, split_address
+
+
+def test_settings_come_from_the_gateway_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_DATABASE_URL", "postgresql://u:p@h:5432/d")
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", "a" * 32)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", "r" * 32)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_VIDEO_ADDRESS", "video:3002")
+    settings = Settings()
+    assert settings.port == 3000
+    assert settings.video_address == "video:3002"
+    assert settings.user_address == "127.0.0.1:3001"
+    assert settings.max_upload_bytes == 104_857_600
+    assert settings.access_token_ttl_seconds == 900
+
+
+def test_settings_refuse_to_start_without_jwt_secrets() -> None:
+    with pytest.raises(ValidationError, match="jwt_access_secret"):
+        Settings(database_url="postgresql://u:p@h/d")
+
+
+def test_settings_refuse_one_secret_for_both_token_kinds() -> None:
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(
+            database_url="postgresql://u:p@h/d",
+            jwt_access_secret="s" * 32,
+            jwt_refresh_secret="s" * 32,
+        )
+
+
+def test_settings_refuse_a_short_secret() -> None:
+    with pytest.raises(ValidationError):
+        Settings(
+            database_url="postgresql://u:p@h/d",
+            jwt_access_secret="short",
+            jwt_refresh_secret="r" * 32,
+        )
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:3001", ("127.0.0.1", 3001)),
+        ("video:3002", ("video", 3002)),
+        ("[::1]:9", ("::1", 9)),
+    ],
+)
+def test_split_address_reads_host_and_port(address: str, expected: tuple[str, int]) -> None:
+    assert split_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["nohost", ":3001", "host:", "host:port"])
+def test_split_address_refuses_what_is_not_host_port(address: str) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        split_address(address)
