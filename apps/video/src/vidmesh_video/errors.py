@@ -1,0 +1,52 @@
+"""The video service's domain errors; the caller receives Nest's
+``{statusCode, message, error}``."""
+
+from __future__ import annotations
+
+from vidmesh.kit.errors import ServiceError
+
+
+class VideoError(ServiceError):
+    """The root of this service's errors."""
+
+
+class InvalidVideoId(VideoError):
+    status_code = 400
+    default_message = "Video id must be a UUID"
+
+
+class InvalidVideoData(VideoError):
+    """Bytes that cannot be decoded: bad base64, a Buffer value outside 0-255, a huge chunk."""
+
+    status_code = 400
+    default_message = "Invalid video data"
+
+
+class VideoNotFound(VideoError):
+    status_code = 404
+    default_message = "Video not found"
+
+
+class UploadNotFound(VideoError):
+    status_code = 404
+    default_message = "Upload not found"
+
+
+class UploadOutOfOrder(VideoError):
+    status_code = 409
+    default_message = "Chunk offset does not match the bytes received"
+
+
+class UploadTooLarge(VideoError):
+    status_code = 413
+    default_message = "Video too large"
+
+
+class UnsupportedVideoType(VideoError):
+    status_code = 415
+    default_message = "Only MP4 and WebM videos are accepted"
+
+
+class RangeNotSatisfiable(VideoError):
+    status_code = 416
+    default_message = "Range not satisfiable"

@@ -1,0 +1,95 @@
+"""The composition root: settings -> database -> repository, storage, relay -> handlers ->
+Microservice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from vidmesh.kit.db import Database
+from vidmesh.kit.health import broker_reachable, health_router
+from vidmesh.kit.relay import OutboxRelay
+from vidmesh.transport import Microservice, ServerOptions, TcpServer
+
+from vidmesh_video.handlers import VideoHandlers, build_router
+from vidmesh_video.models import Outbox
+from vidmesh_video.repository import VideoRepository
+from vidmesh_video.settings import MiB, Settings
+from vidmesh_video.storage import PostgresStorage
+
+SERVICE = "video"
+SWEEP_INTERVAL = 300.0
+"""Seconds between sweeps of idle uploads."""
+
+logger = structlog.get_logger("vidmesh_video")
+
+
+def server_options(settings: Settings) -> ServerOptions:
+    """Frames big enough for the tutorial's upload: a byte is up to 4 characters of JSON."""
+    frame = max(ServerOptions().max_frame_length, 4 * settings.max_buffer_bytes + MiB)
+    return ServerOptions(max_frame_length=frame, drain_timeout=settings.drain_timeout)
+
+
+def build_service(settings: Settings) -> Microservice:
+    """The video service over TCP with its outbox relay, ready to ``run()`` (or start in a
+    test)."""
+    database = Database(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.database_pool_size,
+        application_name=f"vidmesh-{SERVICE}",
+    )
+    relay = OutboxRelay(
+        database,
+        Outbox,
+        settings.kafka_bootstrap,
+        retention=timedelta(days=settings.outbox_retention_days),
+        client_id=f"vidmesh-{SERVICE}",
+    )
+    handlers = VideoHandlers(
+        database,
+        VideoRepository(),
+        PostgresStorage(database),
+        max_upload_bytes=settings.max_upload_bytes,
+        max_buffer_bytes=settings.max_buffer_bytes,
+        on_event=relay.wake,
+    )
+    router = build_router(handlers)
+
+    async def broker() -> bool:
+        return await broker_reachable(settings.kafka_bootstrap)
+
+    router.include_router(health_router(SERVICE, {"database": database.ping, "broker": broker}))
+    idle_for = timedelta(seconds=settings.upload_idle_timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(service: Microservice) -> AsyncIterator[None]:
+        await relay.start()
+        sweeper = asyncio.create_task(_sweep_forever(handlers, idle_for), name="upload-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await relay.stop()
+            await database.close()
+
+    return Microservice(
+        SERVICE,
+        router,
+        transports=[TcpServer(settings.host, settings.port, options=server_options(settings))],
+        lifespan=lifespan,
+        drain_timeout=settings.drain_timeout,
+    )
+
+
+async def _sweep_forever(handlers: VideoHandlers, idle_for: timedelta) -> None:
+    while True:
+        try:
+            await handlers.sweep_uploads(idle_for)
+        except Exception as error:  # a background loop's boundary: log and try next time
+            logger.warning("upload_sweep_failed", error=repr(error))
+        await asyncio.sleep(SWEEP_INTERVAL)

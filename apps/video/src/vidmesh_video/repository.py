@@ -1,0 +1,132 @@
+"""Every SQL statement of the video service's metadata and events (the bytes are
+``storage.py``'s). Methods take the caller's session and never commit: the handler owns the
+transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from vidmesh.contracts import video as contract
+from vidmesh.contracts.events import VIDEO_DOWNLOADED, VideoDownloaded
+from vidmesh.kit.outbox import add_event
+
+from vidmesh_video.models import Outbox, StoredVideo, Upload
+
+
+class VideoRepository:
+    async def create_upload(
+        self, session: AsyncSession, *, upload_id: uuid.UUID, user_id: str, filename: str
+    ) -> None:
+        await session.execute(
+            insert(Upload).values(id=upload_id, user_id=user_id, filename=filename, received=0)
+        )
+
+    async def lock_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> Upload | None:
+        """The upload, locked until the transaction ends: its chunks are appended one at a time."""
+        return await session.scalar(select(Upload).where(Upload.id == upload_id).with_for_update())
+
+    async def set_received(
+        self, session: AsyncSession, upload_id: uuid.UUID, received: int
+    ) -> None:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(received=received, updated_at=func.now())
+        )
+
+    async def delete_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> None:
+        await session.execute(delete(Upload).where(Upload.id == upload_id))
+
+    async def idle_uploads(
+        self, session: AsyncSession, *, before: datetime, limit: int = 100
+    ) -> list[uuid.UUID]:
+        """Uploads without a chunk since ``before``, locked (others' locked ones skipped)."""
+        statement = (
+            select(Upload.id)
+            .where(Upload.updated_at < before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(await session.scalars(statement))
+
+    async def add_video(
+        self,
+        session: AsyncSession,
+        *,
+        video_id: uuid.UUID,
+        title: str,
+        mimetype: contract.Mimetype,
+        size: int,
+        user_id: str,
+        filename: str,
+        etag: str,
+    ) -> contract.Video:
+        statement = (
+            insert(StoredVideo)
+            .values(
+                id=video_id,
+                title=title,
+                mimetype=mimetype,
+                size=size,
+                user_id=user_id,
+                filename=filename,
+                etag=etag,
+            )
+            .returning(StoredVideo)
+        )
+        return _video(await session.scalar(statement))
+
+    async def video(self, session: AsyncSession, video_id: uuid.UUID) -> contract.Video | None:
+        row = await session.get(StoredVideo, video_id)
+        return None if row is None else _video(row)
+
+    async def videos(
+        self, session: AsyncSession, video_ids: Sequence[uuid.UUID]
+    ) -> list[contract.Video]:
+        rows = await session.scalars(select(StoredVideo).where(StoredVideo.id.in_(video_ids)))
+        return [_video(row) for row in rows]
+
+    async def page(
+        self, session: AsyncSession, *, page: int, size: int
+    ) -> tuple[list[contract.Video], int]:
+        """One page, newest first, and the number of videos."""
+        statement = (
+            select(StoredVideo)
+            .order_by(StoredVideo.created_at.desc(), StoredVideo.id.desc())
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        rows = await session.scalars(statement)
+        total = await session.scalar(select(func.count()).select_from(StoredVideo))
+        return [_video(row) for row in rows], int(total or 0)
+
+    async def record_download(
+        self, session: AsyncSession, video_id: str, *, user_id: str | None
+    ) -> None:
+        """A ``video_downloaded`` event in the outbox, committed with the caller's transaction."""
+        event = VideoDownloaded(
+            id=video_id,
+            event_id=str(uuid.uuid4()),
+            user_id=user_id,
+            downloaded_at=datetime.now(UTC),
+        )
+        await add_event(session, Outbox, VIDEO_DOWNLOADED, video_id, event)
+
+
+def _video(row: StoredVideo | None) -> contract.Video:
+    assert row is not None
+    return contract.Video(
+        id=str(row.id),
+        title=row.title,
+        mimetype=cast(contract.Mimetype, row.mimetype),  # the column holds sniffed types only
+        size=row.size,
+        user_id=row.user_id,
+        filename=row.filename,
+        etag=row.etag,
+        created_at=row.created_at,
+    )
