@@ -173,6 +173,7 @@ class TansuBroker:
                 "memory://tansu/",
             ],
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal must not stop it before the services
             stdout=log,
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if k not in _TANSU_SETTINGS_ENV},

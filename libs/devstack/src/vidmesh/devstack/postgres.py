@@ -250,6 +250,9 @@ class EmbeddedPostgres:
             timeout=300,
             cwd=data_dir,
             env=_child_env(),
+            # Its own session: a terminal's Ctrl-C (sent to our whole process group) must not
+            # stop the database while the services that use it are still draining.
+            start_new_session=True,
             **_as_user(owner),
         )
         if result.returncode != 0:
