@@ -13,7 +13,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from vidmesh.kit.db import async_url
@@ -69,9 +69,16 @@ async def _run_online(url: str, metadata: MetaData) -> None:
         await engine.dispose()
 
 
+MIGRATION_LOCK = 0x76_69_64_6D_65_73_68  # "vidmesh"
+"""The advisory lock key held while migrating: replicas starting together take turns, and the
+later ones find the schema at head and change nothing."""
+
+
 def _run_sync(connection: Connection, metadata: MetaData) -> None:
     from alembic import context  # a proxy, bound only while Alembic runs env.py
 
+    # Held until the migration's transaction commits, so the next replica reads the new head.
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
