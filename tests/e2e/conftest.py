@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 from vidmesh.devstack.databases import drop_database
-from vidmesh.devstack.system import SERVICES, RunningSystem, running_system
+from vidmesh.devstack.services import SERVICES
+from vidmesh.devstack.system import RunningSystem, running_system
 
 STARTUP_ALLOWANCE = 300
 """Seconds for a test without a timeout of its own: the first one also starts the whole system

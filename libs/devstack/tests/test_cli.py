@@ -23,8 +23,8 @@ from vidmesh.devstack._process import free_port
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
 from vidmesh.devstack.cli import app, describe
 from vidmesh.devstack.postgres import POSTGRES_URL_ENV
+from vidmesh.devstack.services import SERVICES
 from vidmesh.devstack.supervisor import ChildEvent, ChildState
-from vidmesh.devstack.system import SERVICES
 
 VIDMESH = str(Path(sys.executable).with_name("vidmesh"))
 

@@ -10,7 +10,8 @@ import pytest
 from vidmesh.devstack._process import free_port
 from vidmesh.devstack.databases import drop_database
 from vidmesh.devstack.demo import SystemNotRunning, run_demo
-from vidmesh.devstack.system import SERVICES, running_system
+from vidmesh.devstack.services import SERVICES
+from vidmesh.devstack.system import running_system
 
 
 def test_the_demo_says_when_nothing_runs_at_the_url() -> None:

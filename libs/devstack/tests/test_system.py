@@ -15,16 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 from vidmesh.devstack.databases import drop_database
+from vidmesh.devstack.services import SERVICES, Ports, load_secrets
 from vidmesh.devstack.supervisor import ChildState
-from vidmesh.devstack.system import (
-    SERVICES,
-    Ports,
-    RunningSystem,
-    StartupError,
-    System,
-    load_secrets,
-    running_system,
-)
+from vidmesh.devstack.system import RunningSystem, StartupError, System, running_system
 
 PASSWORD = "Correct-horse-9!"
 

@@ -19,8 +19,9 @@ from rich.text import Text
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
 from vidmesh.devstack.demo import DEFAULT_URL, DemoFailed, DemoResult, SystemNotRunning, run_demo
 from vidmesh.devstack.postgres import POSTGRES_URL_ENV
+from vidmesh.devstack.services import SERVICES, Ports
 from vidmesh.devstack.supervisor import ChildEvent, ChildState
-from vidmesh.devstack.system import SERVICES, Ports, StartupError, System
+from vidmesh.devstack.system import StartupError, System
 
 app = typer.Typer(
     name="vidmesh",
