@@ -6,6 +6,7 @@ join with FAST_GROUP_JOIN (about 1 s a join on tansu) and retry 3 times, 10 ms a
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 from typing import Any
@@ -237,4 +238,23 @@ async def test_a_client_that_cannot_reach_the_broker_fails_to_start_leaving_noth
     client = KafkaClient(nothing_listens())
     with pytest.raises(KafkaConnectionError):
         await client.start()
+    gc.collect()
+
+
+async def test_a_service_whose_broker_went_away_stops_cleanly_leaving_nothing_open(
+    unique_group: str,
+) -> None:
+    from vidmesh.devstack.broker import FAST_GROUP_JOIN, TansuBroker
+
+    with TansuBroker() as broker:
+        transport = KafkaTransport(
+            broker.bootstrap, group_id=unique_group, consumer_config=dict(FAST_GROUP_JOIN)
+        )
+        service = Microservice("orphaned", one_event_router(), transports=[transport])
+        await service.start()
+        await transport.wait_assigned()
+        await asyncio.sleep(1.0)  # fetching
+    await asyncio.sleep(2.0)  # the consumer's fetches now fail and wait out their backoff
+    await service.stop()  # aiokafka re-raised its own fetches' cancellation from here
+    assert service.state is ServiceState.STOPPED
     gc.collect()

@@ -191,7 +191,24 @@ class ConsumerLoop:
 
     async def stop(self) -> None:
         await self.drain()
-        await self.consumer.stop()
+        await stop_consumer(self.consumer)
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """``consumer.stop()``, finished even when the broker is unreachable.
+
+    aiokafka (0.14) cancels its pending fetches on close and then awaits them bare, so a fetch
+    waiting out its retry backoff re-raises that cancellation from ``stop()``, which then skips
+    closing its connections. Our own task being cancelled still propagates.
+    """
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        logger.warning("kafka_consumer_stop_interrupted")
+        await consumer._client.close()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -28,6 +28,7 @@ from vidmesh.transport.errors import (
 )
 from vidmesh.transport.kafka import headers as h
 from vidmesh.transport.kafka.codec import decode_value, encode_value, header_text
+from vidmesh.transport.kafka.consumer import stop_consumer
 
 logger = structlog.get_logger("vidmesh.transport.kafka")
 
@@ -187,4 +188,4 @@ class ReplyListener:
             self._reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reading
-        await self._consumer.stop()
+        await stop_consumer(self._consumer)

@@ -20,7 +20,7 @@ from vidmesh.transport.context import MessageContext, reset_current_context, set
 from vidmesh.transport.errors import PayloadValidationError
 from vidmesh.transport.kafka import headers as h
 from vidmesh.transport.kafka.codec import decode_headers, decode_value, header_text
-from vidmesh.transport.kafka.consumer import ConsumerLoop, Stopping
+from vidmesh.transport.kafka.consumer import ConsumerLoop, Stopping, stop_consumer
 from vidmesh.transport.kafka.reply import Replier, answer_request
 from vidmesh.transport.kafka.retry import RetryPolicy, send_to_dead_letter
 from vidmesh.transport.routing import Invoke, Router, RouteTable
@@ -113,7 +113,7 @@ class KafkaTransport:
     async def stop(self) -> None:
         await self.drain()
         if self._loop is not None:
-            await self._loop.consumer.stop()
+            await stop_consumer(self._loop.consumer)
             self._loop = None
         if self._producer is not None:
             await self._producer.stop()
