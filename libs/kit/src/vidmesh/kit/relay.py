@@ -126,6 +126,8 @@ class OutboxRelay:
         if now >= self._next_check:
             await self.check_broker()
             self._next_check = now + self.check_interval
+            if self._producer is None:  # it lost data: reconnect before publishing again
+                return
         if now >= self._next_purge:
             await self.purge()
             self._next_purge = now + self.purge_interval
@@ -173,12 +175,15 @@ class OutboxRelay:
                 return 0
             published = await self._send(events)
             await outbox.mark_published(session, self.table, published)
-            for partition in self._lost_in(events, published):
+            lost = self._lost_in(events, published)
+            for partition in lost:
                 count = await outbox.mark_unpublished(
                     session, self.table, partition, keep=[e.id for e in events]
                 )
                 _log_republished(partition, count, reason="offset_went_back")
-                self._wakeup.set()
+        if lost:
+            self._wakeup.set()
+            await self._disconnect()  # as in check_broker: fresh metadata first
         self.published += len(published)
         return len(published)
 
@@ -226,6 +231,10 @@ class OutboxRelay:
                 self._marks.pop(partition, None)
                 total += count
         self._wakeup.set()
+        # A new broker behind the same address: the clients' cached metadata would still send
+        # to partitions it does not list (tansu acknowledges them, but no consumer sees them).
+        # Fresh clients ask afresh, which also makes it create the topic.
+        await self._disconnect()
         return total
 
     async def _lost_partitions(self) -> list[Partition]:

@@ -1,0 +1,97 @@
+"""A 200 MiB video goes up and comes back whole while neither the gateway nor the video service
+grows by more than 64 MiB: both stream, neither holds the file.
+
+Its own system: the shared one keeps the default 100 MiB upload limit (test_video_errors.py
+streams past it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http import HTTPStatus
+
+import httpx
+import psutil
+import pytest
+from vidmesh.devstack.samples import iter_sample_mp4, sample_mp4
+from vidmesh.devstack.system import RunningSystem
+
+from tests.e2e.fixtures_api import Sha256Tee, multipart, sign_up, upload_video
+from tests.e2e.fixtures_systems import own_system
+
+MiB = 1024 * 1024
+VIDEO_SIZE = 200 * MiB
+MAX_GROWTH = 64 * MiB
+WATCHED = ("api-gateway", "video")
+
+
+@pytest.fixture(scope="module")
+def roomy_system(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
+    """A system whose upload limit (gateway and video service) takes a 200 MiB video."""
+    limit = str(VIDEO_SIZE + MiB)
+    env = {"VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES": limit, "VIDMESH_VIDEO_MAX_UPLOAD_BYTES": limit}
+    with own_system(postgres_url, tmp_path_factory, "memory", extra_env=env) as handle:
+        yield handle
+
+
+class RssSampler:
+    """Samples the resident set size of some processes every ``interval`` seconds in a thread;
+    ``peak[pid]`` is the largest seen."""
+
+    def __init__(self, pids: list[int], interval: float = 0.05) -> None:
+        self._processes = [psutil.Process(pid) for pid in pids]
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak = {process.pid: process.memory_info().rss for process in self._processes}
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            for process in self._processes:
+                rss = process.memory_info().rss
+                self.peak[process.pid] = max(self.peak[process.pid], rss)
+
+
+@pytest.mark.timeout(300)
+def test_a_200_mib_video_round_trip_keeps_memory_flat(roomy_system: RunningSystem) -> None:
+    pids = {name: roomy_system.pid(name) for name in WATCHED}
+    with httpx.Client(base_url=roomy_system.gateway_url, timeout=120.0) as client:
+        account = sign_up(client)
+        # Warm up: every code path of an upload and a download has run once (imports, pools,
+        # buffers), so the baseline is the idle size of a process that has served a video.
+        warm = upload_video(client, account, sample_mp4(3 * MiB, seed=41), "Warm-up")
+        assert len(client.get(f"/api/videos/{warm}/download", headers=account.auth).content)
+        baseline = {name: psutil.Process(pid).memory_info().rss for name, pid in pids.items()}
+
+        with RssSampler([pid for pid in pids.values() if pid is not None]) as sampler:
+            sent = Sha256Tee(iter_sample_mp4(VIDEO_SIZE, seed=42))
+            headers, body = multipart(sent, title="Two hundred MiB")
+            created = client.post("/api/videos", content=body, headers=headers | account.auth)
+            assert created.status_code == HTTPStatus.CREATED, created.text
+            received = hashlib.sha256()
+            size = 0
+            url = f"/api/videos/{created.json()['id']}/download"
+            with client.stream("GET", url, headers=account.auth) as response:
+                assert response.status_code == HTTPStatus.OK
+                for piece in response.iter_bytes():
+                    received.update(piece)
+                    size += len(piece)
+
+    assert sent.size == size == VIDEO_SIZE
+    assert received.hexdigest() == sent.hexdigest()
+    growth = {name: sampler.peak[pid] - baseline[name] for name, pid in pids.items() if pid}
+    assert set(growth) == set(WATCHED)
+    for name, grown in growth.items():
+        assert grown < MAX_GROWTH, f"{name} grew by {grown / MiB:.1f} MiB: {growth}"
