@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
@@ -26,7 +26,12 @@ _JSON_WHITESPACE = " \t\n\r"
 _CACHED_LENGTH = 256  # characters; longer patterns and keys are not cached
 _MAX_NON_STARTERS = 30  # combining marks looked at after a match (Unicode's stream-safe limit)
 
-_collator = pyuca.Collator()
+
+@cache
+def _collator() -> pyuca.Collator:
+    """The collation table, loaded on first use: it costs about 10 MiB and a quarter of a second,
+    and only a pattern with two keys or more needs it (the services' own have one)."""
+    return pyuca.Collator()
 
 
 def _escape(text: str) -> str:
@@ -34,6 +39,8 @@ def _escape(text: str) -> str:
 
 
 def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    if len(keys) < 2:
+        return keys
     if any(len(key) > MAX_KEY_LENGTH for key in keys):
         # No handler has such a key, so any stable order routes it the same (nowhere), and
         # collating megabytes of a peer's text would block the event loop.
@@ -65,9 +72,10 @@ def _sort_key(text: str) -> tuple[int, ...]:
     """``pyuca.Collator.sort_key`` in linear time (pyuca copies the rest of the string per
     character, so a 100 KB key from a peer would block the event loop for seconds)."""
     if text.isascii():  # one collation element per character, and no contractions
-        return _key_of_elements([_ASCII_ELEMENT[byte] for byte in text.encode()])
+        ascii_elements = _ascii_elements()
+        return _key_of_elements([ascii_elements[byte] for byte in text.encode()])
     codepoints = [ord(char) for char in unicodedata.normalize("NFD", text)]
-    root = _collator.table.root
+    root = _collator().table.root
     elements: list[Any] = []
     start = 0
     while start < len(codepoints):
@@ -93,7 +101,7 @@ def _sort_key(text: str) -> tuple[int, ...]:
                 value = extended
                 break
         if not value:
-            value = _collator.implicit_weight(codepoints[start])
+            value = _collator().implicit_weight(codepoints[start])
             end = start + 1
         elements.extend(value)
         start = end
@@ -111,7 +119,7 @@ def _key_of_elements(elements: list[Any]) -> tuple[int, ...]:
 
 
 def _table_value(codepoints: list[int]) -> Any:
-    node = _collator.table.root
+    node = _collator().table.root
     for codepoint in codepoints:
         if node.children is None or codepoint not in node.children:
             return None
@@ -124,7 +132,9 @@ def _ascii_element(byte: int) -> Any:
     return element
 
 
-_ASCII_ELEMENT = [_ascii_element(byte) for byte in range(128)]
+@cache
+def _ascii_elements() -> list[Any]:
+    return [_ascii_element(byte) for byte in range(128)]
 
 
 def _number_text(value: float) -> str:

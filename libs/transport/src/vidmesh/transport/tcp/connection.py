@@ -302,7 +302,9 @@ class ServerConnection(asyncio.Protocol):
         transport = self._transport
         if self.closed or transport is None or transport.is_closing():
             return
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        # writelines, not a join: uvloop hands the answers to one writev without copying them
+        # into one more buffer (chunks of video are frames of a third of a megabyte each).
+        transport.writelines(out)
         if transport.get_write_buffer_size() > self._options.max_send_buffer:
             self.close(CloseReason.SEND_BUFFER_EXCEEDED, abort=True)
 

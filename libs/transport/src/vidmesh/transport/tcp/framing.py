@@ -3,6 +3,10 @@
 ``length`` is JavaScript's ``String.length`` of the JSON text: UTF-16 code units, so an emoji
 counts 2 and a Korean syllable 1 (but 3 UTF-8 bytes). Bytes are decoded incrementally, as Node's
 StringDecoder does, so a read may split a frame, or a UTF-8 character, anywhere.
+
+ASCII, the common case (base64 chunks of video are), is framed on the bytes themselves, where a
+byte is a unit: a frame split over many reads is held as those reads and joined once, never
+decoded to text.
 """
 
 from __future__ import annotations
@@ -48,7 +52,17 @@ class FrameDecoder:
     anything a well-behaved peer never sends. After an error the decoder must be discarded.
     """
 
-    __slots__ = ("_decoder", "_expected", "_held_over", "_parts", "_units", "max_frame_length")
+    __slots__ = (
+        "_ascii_needed",
+        "_ascii_parts",
+        "_ascii_size",
+        "_decoder",
+        "_expected",
+        "_held_over",
+        "_parts",
+        "_units",
+        "max_frame_length",
+    )
 
     def __init__(self, max_frame_length: int) -> None:
         self.max_frame_length = max_frame_length
@@ -57,21 +71,35 @@ class FrameDecoder:
         self._units = 0  # UTF-16 units in _parts
         self._expected: int | None = None  # body length announced by the current header
         self._held_over = False  # part of a frame, or of a UTF-8 character, is waiting
+        # An ASCII frame whose header has arrived but not all its body: the reads, undecoded.
+        self._ascii_parts: list[bytes] = []
+        self._ascii_size = 0
+        self._ascii_needed = 0  # bytes from the frame's first digit to the end of its body
 
     @property
     def has_partial_frame(self) -> bool:
         """True while part of a frame has arrived and the rest has not."""
         # getstate()[0]: bytes of an incomplete UTF-8 character the text decoder still holds.
-        return bool(self._parts) or self._expected is not None or bool(self._decoder.getstate()[0])
+        return (
+            bool(self._parts)
+            or bool(self._ascii_parts)
+            or self._expected is not None
+            or bool(self._decoder.getstate()[0])
+        )
 
     @property
     def buffered_units(self) -> int:
         """UTF-16 units held for an incomplete frame."""
-        return self._units
+        return self._units + self._ascii_size
 
     def feed(self, data: bytes) -> list[Any]:
         packets: list[Any] = []
         try:
+            if self._ascii_parts:
+                if data.isascii():
+                    self._feed_held_ascii(data, packets)
+                    return packets
+                self._ascii_to_text(packets)
             if not self._held_over and data.isascii():
                 self._feed_ascii(data, packets)
             else:
@@ -95,8 +123,36 @@ class FrameDecoder:
                 break
             packets.append(_parse_json(data[body_start:body_end]))
             position = body_end
-        if position < size:  # a frame that has not fully arrived: the text path keeps it
-            self._feed_text(data[position:].decode("ascii"), packets)
+        if position >= size:
+            return
+        rest = data[position:]
+        hash_at = rest.find(b"#", 0, MAX_LENGTH_DIGITS + 1)
+        if hash_at < 0:  # not even the whole header: the text path keeps it
+            self._feed_text(rest.decode("ascii"), packets)
+            return
+        self._ascii_parts = [rest]
+        self._ascii_size = len(rest)
+        self._ascii_needed = hash_at + 1 + self._checked_length(rest[:hash_at])
+
+    def _feed_held_ascii(self, data: bytes, packets: list[Any]) -> None:
+        """More ASCII for the frame held in ``_ascii_parts``: joined once it is whole."""
+        self._ascii_parts.append(data)
+        self._ascii_size += len(data)
+        if self._ascii_size < self._ascii_needed:
+            return
+        held = b"".join(self._ascii_parts)
+        needed = self._ascii_needed
+        self._ascii_parts, self._ascii_size, self._ascii_needed = [], 0, 0
+        body_start = held.index(b"#") + 1
+        packets.append(_parse_json(memoryview(held)[body_start:needed]))
+        if needed < len(held):
+            self._feed_ascii(held[needed:], packets)
+
+    def _ascii_to_text(self, packets: list[Any]) -> None:
+        """Non-ASCII arrived in the middle of a frame: hand what is held to the text path."""
+        held = b"".join(self._ascii_parts).decode("ascii")
+        self._ascii_parts, self._ascii_size, self._ascii_needed = [], 0, 0
+        self._feed_text(held, packets)
 
     def _feed_text(self, new: str, packets: list[Any]) -> None:
         if not new:
@@ -160,11 +216,12 @@ class FrameDecoder:
         return start + len(body)
 
 
-def _parse_json(body: str | bytes) -> Any:
+def _parse_json(body: str | bytes | memoryview) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise FrameError(CloseReason.INVALID_JSON, f"{error}: {_preview(body)}") from None
+        text = bytes(body) if isinstance(body, memoryview) else body
+        raise FrameError(CloseReason.INVALID_JSON, f"{error}: {_preview(text)}") from None
 
 
 def _preview(text: str | bytes, limit: int = 40) -> str:
