@@ -273,6 +273,9 @@ class EmbeddedPostgres:
             "port": str(port),
             "unix_socket_directories": socket_dir,
             "logging_collector": "off",
+            # Four services' pools (video alone holds up to 33) plus, in tests, several systems
+            # sharing one server: PostgreSQL's default of 100 is too tight.
+            "max_connections": "300",
         }
         if not self._fsync:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import CTE, Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,20 @@ def processed_events_table(metadata: MetaData, name: str = "processed_events") -
         metadata,
         Column("event_id", String(MAX_EVENT_ID_LENGTH), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def claimed(table: Table, event_id: str) -> CTE:
+    """The claim of ``event_id`` as a data-modifying CTE named ``claimed``: one row the first
+    time, none after. A statement that selects its effects ``FROM claimed`` (and adds the CTE
+    with ``add_cte``) claims and applies them at once: one round trip, atomic even outside a
+    transaction, and a concurrent claim of the same id waits and then finds it taken."""
+    return (
+        insert(table)
+        .values(event_id=event_id)
+        .on_conflict_do_nothing(index_elements=[table.c.event_id])
+        .returning(table.c.event_id)
+        .cte("claimed")
     )
 
 
