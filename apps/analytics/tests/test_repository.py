@@ -20,17 +20,25 @@ async def test_the_first_count_of_a_video_makes_its_row_with_one(
     database: Database, video_id: str
 ) -> None:
     async with database.transaction() as session:
-        await downloads.count(session, video_id)
+        assert await downloads.count_once(session, event_id(), video_id)
         assert await downloads.downloads_of(session, video_id) == 1
 
 
-async def test_each_further_count_adds_one(database: Database, video_id: str) -> None:
+async def test_each_further_event_adds_one(database: Database, video_id: str) -> None:
     for _ in range(3):
-        async with database.transaction() as session:
-            await downloads.count(session, video_id)
+        async with database.autocommit() as session:
+            assert await downloads.count_once(session, event_id(), video_id)
 
     async with database.transaction() as session:
         assert await downloads.downloads_of(session, video_id) == 3
+
+
+async def test_an_event_counted_before_changes_nothing(database: Database, video_id: str) -> None:
+    seen = event_id()
+    async with database.autocommit() as session:
+        assert await downloads.count_once(session, seen, video_id)
+        assert not await downloads.count_once(session, seen, video_id)
+        assert await downloads.downloads_of(session, video_id) == 1
 
 
 async def test_a_video_never_counted_has_zero(database: Database, video_id: str) -> None:
@@ -51,6 +59,10 @@ async def test_top_orders_by_downloads_then_video_id_and_stops_at_the_limit(
         top = await downloads.top(session, 3)
 
     assert top == [(most, BASE + 5), (tie_a, BASE + 3), (tie_b, BASE + 3)]
+
+
+def event_id() -> str:
+    return str(uuid.uuid4())
 
 
 def rows(counts: dict[str, int]) -> list[dict[str, object]]:

@@ -1,8 +1,8 @@
 """The ``video_downloaded`` consumer: each event counted once, whatever Kafka redelivers.
 
-The inbox claim and the count share one transaction, and the transport commits the offset only
-after it: a crash before the commit redelivers the event, and the claim, already committed,
-makes the second delivery change nothing. A failure raised from here is retried by the
+The inbox claim and the count are one statement (one transaction), and the transport commits the
+offset only after it: a crash before the commit redelivers the event, and the claim, already
+committed, makes the second delivery change nothing. A failure raised from here is retried by the
 transport's RetryPolicy (see ``main``); a payload that fails validation is dead-lettered at once.
 """
 
@@ -14,10 +14,10 @@ import structlog
 from pydantic import StringConstraints
 from vidmesh.contracts.events import VIDEO_DOWNLOADED, VideoDownloaded
 from vidmesh.kit.db import Database
-from vidmesh.kit.inbox import MAX_EVENT_ID_LENGTH, claim
+from vidmesh.kit.inbox import MAX_EVENT_ID_LENGTH
 from vidmesh.transport import Router
 
-from vidmesh_analytics.models import MAX_VIDEO_ID_LENGTH, processed_events
+from vidmesh_analytics.models import MAX_VIDEO_ID_LENGTH
 from vidmesh_analytics.repository import DownloadRepository
 
 logger = structlog.get_logger("vidmesh_analytics")
@@ -42,11 +42,10 @@ class DownloadConsumer:
         self.downloads = downloads
 
     async def video_downloaded(self, event: CountableDownload) -> None:
-        async with self.database.transaction() as session:
-            if not await claim(session, processed_events, event.event_id):
+        async with self.database.autocommit() as session:  # one statement: no BEGIN, COMMIT
+            if not await self.downloads.count_once(session, event.event_id, event.id):
                 logger.info("event_already_counted", event_id=event.event_id, video_id=event.id)
                 return
-            await self.downloads.count(session, event.id)
         logger.debug("download_counted", event_id=event.event_id, video_id=event.id)
 
 

@@ -3,23 +3,35 @@ commit: the handler (or the event consumer) owns the transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from vidmesh.kit.inbox import claimed
 
-from vidmesh_analytics.models import VideoDownloads
+from vidmesh_analytics.models import VideoDownloads, processed_events
 
 
 class DownloadRepository:
-    async def count(self, session: AsyncSession, video_id: str) -> None:
-        """Add one download. A single upsert: two first downloads of a video, counted at once,
-        meet on the primary key and give one row with 2, not two rows or a lost count."""
-        statement = insert(VideoDownloads).values(video_id=video_id, downloads=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=[VideoDownloads.video_id],
-            set_={"downloads": VideoDownloads.downloads + 1},
+    async def count_once(self, session: AsyncSession, event_id: str, video_id: str) -> bool:
+        """Add one download for event ``event_id``, unless that event was counted before (then
+        nothing changes): the inbox claim and the upsert are one statement, so they commit
+        together even in autocommit. An upsert: two first downloads of a video, counted at once,
+        meet on the primary key and give one row with 2, not two rows or a lost count. True when
+        this call counted it."""
+        claim = claimed(processed_events, event_id)
+        statement = (
+            insert(VideoDownloads)
+            .from_select(
+                ["video_id", "downloads"], select(literal(video_id), literal(1)).select_from(claim)
+            )
+            .on_conflict_do_update(
+                index_elements=[VideoDownloads.video_id],
+                set_={"downloads": VideoDownloads.downloads + 1},
+            )
+            .returning(VideoDownloads.video_id)
+            .add_cte(claim)
         )
-        await session.execute(statement)
+        return (await session.execute(statement)).first() is not None
 
     async def top(self, session: AsyncSession, limit: int) -> list[tuple[str, int]]:
         """``(video id, downloads)``, most downloaded first, ties by video id."""

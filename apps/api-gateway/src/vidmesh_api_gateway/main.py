@@ -65,7 +65,9 @@ def create_app(gateway: Gateway) -> FastAPI:
 def build_service(settings: Settings) -> Microservice:
     """The gateway as a Microservice: HTTP on ``settings.host:port``, closed resources on stop."""
     gateway = build_gateway(settings)
-    transport = AsgiTransport(create_app(gateway), settings.host, settings.port)
+    transport = AsgiTransport(
+        create_app(gateway), settings.host, settings.port, access_log=settings.access_log
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(service: Microservice) -> AsyncIterator[None]:

@@ -8,9 +8,9 @@ chunk plus one read of the body is held in memory.
 
 from __future__ import annotations
 
-import base64
 from typing import Final, Protocol
 
+import pybase64
 import structlog
 from pydantic import ValidationError
 from python_multipart.exceptions import MultipartParseError
@@ -151,12 +151,13 @@ class UploadStream:
             await self._start()
         assert self.ticket is not None
         while len(self._file) >= contract.CHUNK_SIZE or (self._file_done and self._file):
-            piece = bytes(self._file[: contract.CHUNK_SIZE])
+            with memoryview(self._file) as view:  # one copy of the piece, not two
+                piece = bytes(view[: contract.CHUNK_SIZE])
             del self._file[: contract.CHUNK_SIZE]
             chunk = contract.UploadChunk(
                 upload_id=self.ticket.upload_id,
                 offset=self.sent,
-                data=base64.b64encode(piece).decode("ascii"),
+                data=pybase64.b64encode_as_string(piece),
             )
             await self.sink.upload_chunk(chunk)
             self.sent += len(piece)
@@ -206,7 +207,7 @@ class UploadStream:
             self._received += size
             if self._received > self.max_bytes:
                 raise PayloadTooLarge(f"The video is larger than {self.max_bytes} bytes")
-            self._file += data[start:end]
+            self._file += memoryview(data)[start:end]
         elif self._part == TITLE_FIELD and self._title is not None:
             self._title += data[start:end]
             if len(self._title) > MAX_TITLE_BYTES:

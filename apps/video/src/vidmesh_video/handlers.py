@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
+import pybase64
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from vidmesh.contracts import video as contract
@@ -62,7 +62,7 @@ class VideoHandlers:
 
     async def upload_start(self, request: contract.UploadStart) -> contract.UploadTicket:
         upload_id = uuid.uuid4()
-        async with self.database.transaction() as session:
+        async with self.database.autocommit() as session:  # one INSERT
             await self.videos.create_upload(
                 session, upload_id=upload_id, user_id=request.user_id, filename=request.filename
             )
@@ -72,23 +72,28 @@ class VideoHandlers:
     async def upload_chunk(self, chunk: contract.UploadChunk) -> contract.UploadProgress:
         upload_id = _upload_id(chunk.upload_id)
         data = _decode_chunk(chunk.data)
+        received = chunk.offset + len(data)
         async with self.database.transaction() as session:
-            upload = await self.videos.lock_upload(session, upload_id)
-            if upload is None:
-                raise UploadNotFound()
-            if chunk.offset != upload.received:
-                raise UploadOutOfOrder(f"Expected the chunk at offset {upload.received}")
-            received = upload.received + len(data)
-            too_large = received > self.max_upload_bytes
-            if too_large:
-                await self._drop(session, upload_id)  # committed before the 413 goes out
-            else:
+            advanced = await self.videos.advance_upload(
+                session, upload_id, offset=chunk.offset, size=len(data), limit=self.max_upload_bytes
+            )
+            if advanced:
                 await self.storage.append(session, upload_id, offset=chunk.offset, data=data)
-                await self.videos.set_received(session, upload_id, received)
-        if too_large:
+            else:
+                await self._refuse_chunk(session, upload_id, chunk.offset)
+                await self._drop(session, upload_id)  # committed before the 413 goes out
+        if not advanced:
             raise UploadTooLarge(f"Video larger than {self.max_upload_bytes} bytes")
         self.digests.advance(upload_id, chunk.offset, data)
         return contract.UploadProgress(received=received)
+
+    async def _refuse_chunk(self, session: AsyncSession, upload_id: uuid.UUID, offset: int) -> None:
+        """Why a chunk did not advance its upload: raises unless it was one too many."""
+        upload = await self.videos.lock_upload(session, upload_id)
+        if upload is None:
+            raise UploadNotFound()
+        if offset != upload.received:
+            raise UploadOutOfOrder(f"Expected the chunk at offset {upload.received}")
 
     async def upload_finish(self, request: contract.UploadFinish) -> contract.Video:
         """Check the type, then turn the upload into a video in one transaction."""
@@ -103,7 +108,7 @@ class VideoHandlers:
             else:
                 etag = self.digests.pop(upload_id, upload.received)
                 if etag is None:
-                    etag = await self.storage.digest(upload_id, upload.received)
+                    etag = await self.storage.digest(session, upload_id, upload.received)
                 video = await self.videos.add_video(
                     session,
                     video_id=upload_id,
@@ -145,32 +150,34 @@ class VideoHandlers:
     async def read(self, request: contract.ReadRange) -> AsyncIterator[contract.Chunk]:
         """The bytes in ``[start, end)`` as chunks; a read from byte 0 counts a download."""
         video_id = _video_id(request.id)
-        async with self.database.transaction() as session:
+        async with self.database.autocommit() as session:
             video = await self._video(session, video_id)
             start, end = _satisfiable(request.start, request.end, video.size)
             if start == 0:
+                # One INSERT, committed (durably) on its own before the first byte goes out.
                 await self.videos.record_download(session, video.id, user_id=request.user_id)
         if start == 0:
             self.on_event()
         offset = start
         async for piece in self.storage.read(video_id, start=start, end=end):
-            yield contract.Chunk(offset=offset, data=base64.b64encode(piece).decode())
+            yield contract.Chunk(offset=offset, data=pybase64.b64encode_as_string(piece))
             offset += len(piece)
 
     async def find_one(self, lookup: contract.VideoLookup) -> contract.Video:
         video_id = _video_id(lookup.id)
-        async with self.database.transaction() as session:
+        async with self.database.autocommit() as session:
             return await self._video(session, video_id)
 
     async def find_many(self, batch: contract.VideoBatch) -> list[contract.Video]:
         """The videos of the ids that exist, in the order asked (malformed ids never do)."""
         wanted = [video_id for video_id in map(_maybe_uuid, batch.ids) if video_id is not None]
-        async with self.database.transaction() as session:
+        async with self.database.autocommit() as session:
             found = {video.id: video for video in await self.videos.videos(session, wanted)}
         return [found[str(video_id)] for video_id in wanted if str(video_id) in found]
 
     async def list(self, query: contract.PageQuery) -> contract.VideoPage:
-        async with self.database.transaction() as session:
+        """A page and the total, each read on its own (an upload between the two may show)."""
+        async with self.database.autocommit() as session:
             items, total = await self.videos.page(session, page=query.page, size=query.size)
         return contract.VideoPage(items=items, page=query.page, size=query.size, total=total)
 
@@ -265,7 +272,7 @@ def _satisfiable(start: int, end: int | None, size: int) -> tuple[int, int]:
 
 def _decode_chunk(data: str) -> bytes:
     try:
-        decoded = base64.b64decode(data, validate=True)
+        decoded = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidVideoData("Chunk data is not base64") from None
     if len(decoded) > CHUNK_SIZE:

@@ -36,13 +36,22 @@ def server_options(settings: Settings) -> ServerOptions:
 def build_service(settings: Settings) -> Microservice:
     """The video service over TCP with its outbox relay, ready to ``run()`` (or start in a
     test)."""
+    url = settings.database_url.get_secret_value()
+    # No overflow: every download and chunk queries here, and connections opened past the pool
+    # under load and closed when returned cost a connection setup (and re-prepared statements)
+    # each. Calls past the pool wait for a connection; no handler holds two at once.
     database = Database(
-        settings.database_url.get_secret_value(),
+        url,
         pool_size=settings.database_pool_size,
+        max_overflow=0,
         application_name=f"vidmesh-{SERVICE}",
     )
+    # The relay's own connection, so events never wait behind calls for one of the pool's.
+    relay_database = Database(
+        url, pool_size=1, max_overflow=0, application_name=f"vidmesh-{SERVICE}-relay"
+    )
     relay = OutboxRelay(
-        database,
+        relay_database,
         Outbox,
         settings.kafka_bootstrap,
         retention=timedelta(days=settings.outbox_retention_days),
@@ -75,6 +84,7 @@ def build_service(settings: Settings) -> Microservice:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await relay.stop()
+            await relay_database.close()
             await database.close()
 
     return Microservice(

@@ -1,21 +1,25 @@
 """Every SQL statement of the video service's metadata and events (the bytes are
 ``storage.py``'s). Methods take the caller's session and never commit: the handler owns the
-transaction."""
+transaction. The hot paths (reads, chunk appends) are Core statements on the tables: the ORM's
+identity map and unit of work cost more than the queries themselves."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, Final, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vidmesh.contracts import video as contract
 from vidmesh.contracts.events import VIDEO_DOWNLOADED, VideoDownloaded
 from vidmesh.kit.outbox import add_event
 
 from vidmesh_video.models import Outbox, StoredVideo, Upload
+
+_VIDEOS: Final = cast(Table, StoredVideo.__table__)
+_UPLOADS: Final = cast(Table, Upload.__table__)
 
 
 class VideoRepository:
@@ -30,14 +34,23 @@ class VideoRepository:
         """The upload, locked until the transaction ends: its chunks are appended one at a time."""
         return await session.scalar(select(Upload).where(Upload.id == upload_id).with_for_update())
 
-    async def set_received(
-        self, session: AsyncSession, upload_id: uuid.UUID, received: int
-    ) -> None:
-        await session.execute(
-            update(Upload)
-            .where(Upload.id == upload_id)
-            .values(received=received, updated_at=func.now())
+    async def advance_upload(
+        self, session: AsyncSession, upload_id: uuid.UUID, *, offset: int, size: int, limit: int
+    ) -> bool:
+        """Count ``size`` more bytes, locking the upload until the transaction ends, if the
+        chunk starts where the upload stands (``offset``) and keeps it within ``limit``; False
+        (nothing changed) otherwise: an unknown upload, a chunk out of order or one too many."""
+        statement = (
+            update(_UPLOADS)
+            .where(
+                _UPLOADS.c.id == upload_id,
+                _UPLOADS.c.received == offset,
+                _UPLOADS.c.received + size <= limit,
+            )
+            .values(received=_UPLOADS.c.received + size, updated_at=func.now())
+            .returning(_UPLOADS.c.id)
         )
+        return (await session.execute(statement)).first() is not None
 
     async def delete_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> None:
         await session.execute(delete(Upload).where(Upload.id == upload_id))
@@ -82,13 +95,13 @@ class VideoRepository:
         return _video(await session.scalar(statement))
 
     async def video(self, session: AsyncSession, video_id: uuid.UUID) -> contract.Video | None:
-        row = await session.get(StoredVideo, video_id)
+        row = (await session.execute(select(_VIDEOS).where(_VIDEOS.c.id == video_id))).first()
         return None if row is None else _video(row)
 
     async def videos(
         self, session: AsyncSession, video_ids: Sequence[uuid.UUID]
     ) -> list[contract.Video]:
-        rows = await session.scalars(select(StoredVideo).where(StoredVideo.id.in_(video_ids)))
+        rows = await session.execute(select(_VIDEOS).where(_VIDEOS.c.id.in_(video_ids)))
         return [_video(row) for row in rows]
 
     async def page(
@@ -96,12 +109,12 @@ class VideoRepository:
     ) -> tuple[list[contract.Video], int]:
         """One page, newest first, and the number of videos."""
         statement = (
-            select(StoredVideo)
-            .order_by(StoredVideo.created_at.desc(), StoredVideo.id.desc())
+            select(_VIDEOS)
+            .order_by(_VIDEOS.c.created_at.desc(), _VIDEOS.c.id.desc())
             .offset((page - 1) * size)
             .limit(size)
         )
-        rows = await session.scalars(statement)
+        rows = await session.execute(statement)
         total = await session.scalar(select(func.count()).select_from(StoredVideo))
         return [_video(row) for row in rows], int(total or 0)
 
@@ -118,7 +131,7 @@ class VideoRepository:
         await add_event(session, Outbox, VIDEO_DOWNLOADED, video_id, event)
 
 
-def _video(row: StoredVideo | None) -> contract.Video:
+def _video(row: StoredVideo | Row[Any] | None) -> contract.Video:
     assert row is not None
     return contract.Video(
         id=str(row.id),

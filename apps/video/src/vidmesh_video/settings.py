@@ -15,6 +15,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIDMESH_VIDEO_")
 
     port: int = 3002
+    database_pool_size: int = 32
+    """Connections kept open, and the most in use at once (calls past it wait for one)."""
     max_upload_bytes: int = Field(default=100 * MiB, ge=1)
     """Largest video accepted; a chunk past it gets 413 and the upload is dropped."""
     max_buffer_bytes: int = Field(default=5 * MiB, ge=1)

@@ -11,9 +11,9 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vidmesh.contracts.video import CHUNK_SIZE, Mimetype
 from vidmesh.kit.db import Database
@@ -26,6 +26,7 @@ READ_AHEAD: Final = 4
 """Chunks fetched per query while streaming (1 MiB): few round trips, little memory."""
 _EBML_MAGIC: Final = b"\x1a\x45\xdf\xa3"
 _EBML_DOCTYPE: Final = b"\x42\x82"
+_CHUNKS: Final = cast(Table, VideoChunk.__table__)
 
 
 def sniff_mimetype(head: bytes) -> Mimetype | None:
@@ -64,8 +65,8 @@ class VideoStorage(Protocol):
     async def head(self, session: AsyncSession, video_id: uuid.UUID) -> bytes:
         """The first SNIFF_BYTES bytes (fewer for a shorter video)."""
 
-    async def digest(self, video_id: uuid.UUID, size: int) -> str:
-        """SHA-256 (hex) of the first ``size`` bytes, read back."""
+    async def digest(self, session: AsyncSession, video_id: uuid.UUID, size: int) -> str:
+        """SHA-256 (hex) of the first ``size`` bytes, read back in the caller's session."""
 
     def read(self, video_id: uuid.UUID, *, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes in ``[start, end)``, at most CHUNK_SIZE per item, in order."""
@@ -107,7 +108,7 @@ class PostgresStorage:
             for at in range(0, len(data), CHUNK_SIZE)
         ]
         if rows:
-            await session.execute(insert(VideoChunk), rows)
+            await session.execute(insert(_CHUNKS), rows)  # Core: not the ORM's bulk path
 
     async def head(self, session: AsyncSession, video_id: uuid.UUID) -> bytes:
         # substring() of an EXTERNAL value fetches only the slices it needs.
@@ -116,17 +117,27 @@ class PostgresStorage:
         )
         return bytes(await session.scalar(statement) or b"")
 
-    async def digest(self, video_id: uuid.UUID, size: int) -> str:
-        sha = hashlib.sha256()
-        async for piece in self.read(video_id, start=0, end=size):
-            sha.update(piece)
+    async def digest(self, session: AsyncSession, video_id: uuid.UUID, size: int) -> str:
+        # In the caller's session: a handler holding a connection never waits for a second one
+        # (the pool has no overflow; see main.py).
+        sha, left, seq = hashlib.sha256(), size, 0
+        while left > 0:
+            rows = (await session.execute(_chunks(video_id, seq, seq + READ_AHEAD))).all()
+            if not rows:
+                raise LookupError(f"video {video_id} has no chunk {seq}")
+            for row in rows:
+                piece = row.data[:left]
+                sha.update(piece)
+                left -= len(piece)
+            seq = rows[-1].seq + 1
         return sha.hexdigest()
 
     async def read(self, video_id: uuid.UUID, *, start: int, end: int) -> AsyncIterator[bytes]:
         seq, last = start // CHUNK_SIZE, (end - 1) // CHUNK_SIZE
         while start < end:
             # A short session per query: a slow reader holds no connection between fetches.
-            async with self.database.sessions() as session:
+            # Autocommit: chunks never change, so one query needs no BEGIN and ROLLBACK.
+            async with self.database.autocommit() as session:
                 rows = (
                     await session.execute(_chunks(video_id, seq, min(seq + READ_AHEAD, last + 1)))
                 ).all()
