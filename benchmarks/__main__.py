@@ -10,6 +10,7 @@ from types import FrameType
 BENCHMARKS = {
     "rpc": "TCP request-response round trips, vidmesh against NestJS",
     "kafka": "Kafka events, throughput and latency from emit to handler, vidmesh against NestJS",
+    "platform": "the whole system under a mixed HTTP load: req/s, p50/p99, peak RSS, event lag",
 }
 
 
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in BENCHMARKS:
         print("usage: python -m benchmarks <name> [options]\n", file=sys.stderr)
         for name, about in BENCHMARKS.items():
-            print(f"  {name:<8} {about}", file=sys.stderr)
+            print(f"  {name:<9} {about}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     benchmark = importlib.import_module(f"benchmarks.{argv[0]}")
