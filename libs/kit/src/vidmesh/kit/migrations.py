@@ -3,20 +3,24 @@ so ``python -m vidmesh_<service> migrate`` works in an installed image.
 
 A service's ``migrations/env.py`` is two lines: import its ``Base`` and call
 :func:`run_migrations` with its metadata.
+
+Alembic (and Mako) are imported when a migration runs, not with this module: every service
+imports it for its ``migrate`` command, and a serving process would carry them for nothing
+(about 12 MiB).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from vidmesh.kit.db import async_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
 """Date-prefixed revision files, so ``versions/`` lists in the order they were written."""
@@ -24,6 +28,8 @@ FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
 
 def alembic_config(package: str, url: str) -> Config:
     """The Alembic config of ``package``'s migrations against the database at ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", f"{package}:migrations")
     config.set_main_option("file_template", FILE_TEMPLATE)
@@ -35,10 +41,14 @@ def alembic_config(package: str, url: str) -> Config:
 
 def upgrade(package: str, url: str, revision: str = "head") -> None:
     """Migrate up to ``revision``; running it again at head changes nothing."""
+    from alembic import command
+
     command.upgrade(alembic_config(package, url), revision)
 
 
 def downgrade(package: str, url: str, revision: str = "base") -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(package, url), revision)
 
 
@@ -88,6 +98,7 @@ async def model_differences(url: str, metadata: MetaData) -> list[Any]:
     """What autogenerate would change to make the migrated database at ``url`` match
     ``metadata``: empty when the models and the migrations agree."""
     from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
 
     def compare(connection: Connection) -> list[Any]:
         migration = MigrationContext.configure(connection, opts={"compare_type": True})
