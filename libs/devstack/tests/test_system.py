@@ -1,5 +1,5 @@
-"""The whole platform: secrets kept, data surviving a restart, a killed service coming back, the
-broker restarted on its port."""
+"""The whole platform: secrets kept, data and counts surviving a restart, a killed service coming
+back, the broker restarted on its port."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import signal
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from vidmesh.devstack.databases import drop_database
+from vidmesh.devstack.samples import sample_mp4
 from vidmesh.devstack.services import SERVICES, Ports, load_secrets
 from vidmesh.devstack.supervisor import ChildState
 from vidmesh.devstack.system import RunningSystem, StartupError, System, running_system
@@ -73,6 +75,65 @@ def test_users_and_tokens_survive_a_restart(data_dir: Path) -> None:
             "/api/auth/refresh", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}
         )
         assert refreshed.status_code == httpx.codes.CREATED, refreshed.text
+
+
+def _upload(client: httpx.Client, token: str) -> str:
+    files = {"video": ("kept.mp4", sample_mp4(4096), "video/mp4")}
+    response = client.post(
+        "/api/videos",
+        data={"title": "kept"},
+        files=files,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == httpx.codes.CREATED, response.text
+    video_id: str = response.json()["id"]
+    return video_id
+
+
+def _download(client: httpx.Client, token: str, video_id: str, times: int) -> None:
+    for _ in range(times):
+        response = client.get(
+            f"/api/videos/{video_id}/download", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == httpx.codes.OK, response.text
+
+
+def _downloads(client: httpx.Client, video_id: str) -> int:
+    for entry in client.get("/api/analytics/top", params={"limit": 100}).json():
+        if entry["videoId"] == video_id:
+            return int(entry["downloads"])
+    return 0
+
+
+def _wait_for_downloads(client: httpx.Client, video_id: str, expected: int) -> int:
+    deadline = time.monotonic() + 60
+    while (counted := _downloads(client, video_id)) < expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return counted
+
+
+def test_a_restart_of_the_whole_system_loses_no_download_and_counts_none_twice(
+    data_dir: Path,
+) -> None:
+    with (
+        running_system(data_dir) as system,
+        httpx.Client(base_url=system.gateway_url, timeout=30) as client,
+    ):
+        token = _sign_up(client, f"count-{uuid.uuid4().hex[:8]}@example.com")["accessToken"]
+        video_id = _upload(client, token)
+        _download(client, token, video_id, 2)
+        assert _wait_for_downloads(client, video_id, 2) == 2  # published and counted
+        system.stop_broker()
+        _download(client, token, video_id, 1)  # its event waits in the outbox
+    # A new, empty broker: the relay publishes the third event and, again, the two counted ones.
+    with (
+        running_system(data_dir) as system,
+        httpx.Client(base_url=system.gateway_url, timeout=30) as client,
+    ):
+        _download(client, token, video_id, 2)
+        assert _wait_for_downloads(client, video_id, 5) == 5
+        time.sleep(2)  # the republished events change nothing later either
+        assert _downloads(client, video_id) == 5
 
 
 @pytest.fixture(scope="module")
