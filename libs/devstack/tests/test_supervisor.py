@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from vidmesh.devstack._process import free_port
+from vidmesh.devstack.probes import tcp_health_probe
 from vidmesh.devstack.supervisor import (
     Child,
     ChildEvent,
@@ -23,7 +24,6 @@ from vidmesh.devstack.supervisor import (
     ChildState,
     RestartPolicy,
     Supervisor,
-    tcp_health_probe,
 )
 from vidmesh.kit.health import health_router
 from vidmesh.transport.testing import serve_tcp, wait_until

@@ -23,13 +23,11 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import httpx
-from vidmesh.contracts import HEALTH, Health
-from vidmesh.transport import ClientOptions, TcpClient
+from vidmesh.devstack.probes import Probe
 
 
 class ChildState(enum.StrEnum):
@@ -44,8 +42,6 @@ class ChildState(enum.StrEnum):
     """Exited unasked and will not be restarted (the policy's ``max_restarts`` ran out)."""
 
 
-Probe = Callable[[], Awaitable[bool]]
-"""True when the child is ready; called again every ``probe_interval`` until it is."""
 LineSink = Callable[[str, str], None]
 """Called with (child name, one line of its output, without the newline)."""
 
@@ -375,30 +371,6 @@ class Supervisor:
         )
         self.children[spec.name] = child
         return child
-
-
-# -- probes ----------------------------------------------------------------------------------
-
-
-def tcp_health_probe(host: str, port: int, *, timeout: float = 2.0) -> Probe:
-    """Ready when the TCP service answers the contracts' health pattern with ``ok``."""
-    options = ClientOptions(request_timeout=timeout, connect_timeout=timeout, connect_attempts=1)
-
-    async def probe() -> bool:
-        async with TcpClient(host, port, options=options) as client:
-            return Health.model_validate(await client.send(HEALTH)).ok
-
-    return probe
-
-
-def http_probe(url: str, *, timeout: float = 2.0) -> Probe:
-    """Ready when ``GET url`` answers 200."""
-
-    async def probe() -> bool:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            return (await client.get(url)).status_code == httpx.codes.OK
-
-    return probe
 
 
 # -- children die with us --------------------------------------------------------------------

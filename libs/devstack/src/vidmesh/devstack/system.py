@@ -30,6 +30,7 @@ from vidmesh.devstack._process import LOOPBACK
 from vidmesh.devstack.broker import TansuBroker
 from vidmesh.devstack.databases import create_role_and_database
 from vidmesh.devstack.postgres import EmbeddedPostgres
+from vidmesh.devstack.probes import Probe, http_probe, tcp_health_probe
 from vidmesh.devstack.services import (
     DRAIN_TIMEOUT,
     GATEWAY,
@@ -46,11 +47,8 @@ from vidmesh.devstack.supervisor import (
     ChildState,
     EventSink,
     LineSink,
-    Probe,
     RestartPolicy,
     Supervisor,
-    http_probe,
-    tcp_health_probe,
 )
 
 _T = TypeVar("_T")

@@ -1,0 +1,34 @@
+"""Readiness probes for the supervisor's children: a TCP service answering the health pattern
+with ``ok``, or an HTTP endpoint answering 200."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+from vidmesh.contracts import HEALTH, Health
+from vidmesh.transport import ClientOptions, TcpClient
+
+Probe = Callable[[], Awaitable[bool]]
+"""True when the child is ready; called again every ``probe_interval`` until it is."""
+
+
+def tcp_health_probe(host: str, port: int, *, timeout: float = 2.0) -> Probe:
+    """Ready when the TCP service answers the contracts' health pattern with ``ok``."""
+    options = ClientOptions(request_timeout=timeout, connect_timeout=timeout, connect_attempts=1)
+
+    async def probe() -> bool:
+        async with TcpClient(host, port, options=options) as client:
+            return Health.model_validate(await client.send(HEALTH)).ok
+
+    return probe
+
+
+def http_probe(url: str, *, timeout: float = 2.0) -> Probe:
+    """Ready when ``GET url`` answers 200."""
+
+    async def probe() -> bool:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return (await client.get(url)).status_code == httpx.codes.OK
+
+    return probe
