@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from vidmesh_api_gateway.__main__ import health
+from vidmesh_api_gateway.settings import Settings
 
 
 async def test_healthz_answers_while_the_process_serves(http: httpx.AsyncClient) -> None:
@@ -79,7 +80,7 @@ async def test_health_command_is_true_while_the_gateway_answers(
     gateway_url: str, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     set_env(monkeypatch, database_url, port=int(gateway_url.rsplit(":", 1)[1]))
-    assert await asyncio.to_thread(health)  # a blocking client: off the gateway's loop
+    assert await asyncio.to_thread(health, Settings())  # blocking: off the gateway's loop
 
 
 def test_health_command_is_false_when_nothing_answers(
@@ -89,7 +90,7 @@ def test_health_command_is_false_when_nothing_answers(
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     set_env(monkeypatch, database_url, port=port)
-    assert not health()
+    assert not health(Settings())
 
 
 def set_env(monkeypatch: pytest.MonkeyPatch, database_url: str, *, port: int) -> None:

@@ -10,10 +10,46 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
 import typer
 from vidmesh.contracts import HEALTH, Health
-from vidmesh.transport import ClientOptions, TcpClient, TransportError
+from vidmesh.kit.logging import configure_logging
+from vidmesh.kit.migrations import upgrade
+from vidmesh.kit.settings import ServiceSettings
+from vidmesh.transport import ClientOptions, Microservice, TcpClient, TransportError
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def service_app(
+    name: str,
+    *,
+    package: str,
+    settings: Callable[[], S],
+    build: Callable[[S], Microservice],
+    health: Callable[[S], bool] | None = None,
+) -> typer.Typer:
+    """A service's ``__main__``: settings read from the environment once per command, logging
+    set up, then ``build(settings).run()``, ``package``'s migrations, or ``health`` (default:
+    the health pattern on the service's own TCP port)."""
+
+    def load() -> S:
+        loaded = settings()
+        configure_logging(name, level=loaded.log_level, log_format=loaded.log_format)
+        return loaded
+
+    def serve() -> None:
+        build(load()).run()
+
+    def migrate() -> None:
+        upgrade(package, load().database_url.get_secret_value())
+
+    def check() -> bool:
+        loaded = settings()
+        return health(loaded) if health is not None else tcp_health(loaded.host, loaded.port)
+
+    return service_cli(name, serve=serve, migrate=migrate, health=check)
 
 
 def service_cli(
