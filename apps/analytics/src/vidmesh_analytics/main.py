@@ -3,9 +3,7 @@ Microservice (TCP for queries and Kafka for events, one process)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import AsyncIterator
 
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import HealthCheck, broker_reachable, health_router
@@ -36,18 +34,11 @@ def build_service(settings: Settings) -> Microservice:
     }
     router.include_router(health_router(SERVICE, checks))
 
-    @contextlib.asynccontextmanager
-    async def lifespan(service: Microservice) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await database.close()
-
     return Microservice(
         SERVICE,
         router,
         transports=[TcpServer(settings.host, settings.port), kafka_transport(settings)],
-        lifespan=lifespan,
+        lifespan=database.lifespan,
         drain_timeout=settings.drain_timeout,
     )
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import health_router
 from vidmesh.transport import Microservice, TcpServer
@@ -28,17 +25,10 @@ def build_service(settings: Settings) -> Microservice:
     router = build_router(handlers)
     router.include_router(health_router(SERVICE, {"database": database.ping}))
 
-    @contextlib.asynccontextmanager
-    async def lifespan(service: Microservice) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await database.close()
-
     return Microservice(
         SERVICE,
         router,
         transports=[TcpServer(settings.host, settings.port)],
-        lifespan=lifespan,
+        lifespan=database.lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -92,6 +92,15 @@ class Database:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @contextlib.asynccontextmanager
+    async def lifespan(self, service: object) -> AsyncIterator[None]:
+        """A ``Microservice`` lifespan for a service whose only resource is this database:
+        the pool is closed when the service stops."""
+        try:
+            yield
+        finally:
+            await self.close()
+
 
 def _ping_idle_connections(engine: AsyncEngine) -> None:
     """``pool_pre_ping``, but only for connections idle for :data:`PING_AFTER_IDLE` or more."""
