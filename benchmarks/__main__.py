@@ -11,6 +11,7 @@ BENCHMARKS = {
     "rpc": "TCP request-response round trips, vidmesh against NestJS",
     "kafka": "Kafka events, throughput and latency from emit to handler, vidmesh against NestJS",
     "platform": "the whole system under a mixed HTTP load: req/s, p50/p99, peak RSS, event lag",
+    "objectstore": "the embedded SeaweedFS: start and stop times, RSS idle and under 1 MiB PUT/GET",
 }
 
 
