@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psutil
-from vidmesh.devstack.buckets import s3_client
 from vidmesh.devstack.objectstore import SeaweedStore
+from vidmesh.devstack.s3 import s3_client
 
 MiB = 1024 * 1024
 CONCURRENCY = 32

@@ -1,5 +1,5 @@
 """A real SeaweedFS (``weed mini``): start, refused anonymous access, signed writes and reads, data
-kept across a restart, a quick stop, and the environment's store instead of an embedded one."""
+kept across a restart, a quick stop, ports."""
 
 from __future__ import annotations
 
@@ -15,15 +15,8 @@ from typing import Any
 import psutil
 import pytest
 from botocore.exceptions import ClientError
-from vidmesh.devstack.buckets import bucket_name, delete_bucket, s3_client
-from vidmesh.devstack.objectstore import (
-    ObjectStore,
-    ObjectStoreError,
-    SeaweedStore,
-    object_store_from_env,
-    store_from_env_or_embedded,
-    weed_binary,
-)
+from vidmesh.devstack.objectstore import SeaweedStore, weed_binary
+from vidmesh.devstack.s3 import ObjectStore, ObjectStoreError, bucket_name, s3_client
 
 
 @pytest.fixture(scope="module")
@@ -138,43 +131,3 @@ def test_a_taken_port_is_refused(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ObjectStoreError):
             SeaweedStore(tmp_path, port=port).start()
-
-
-def test_delete_bucket_removes_it_with_its_objects(client: Any, store: SeaweedStore) -> None:
-    bucket = _new_bucket(client)
-    client.put_object(Bucket=bucket, Key="x", Body=b"x")
-    delete_bucket(store.access, bucket)
-    delete_bucket(store.access, bucket)  # already gone: no error
-    names = [entry["Name"] for entry in client.list_buckets().get("Buckets", [])]
-    assert bucket not in names
-
-
-@pytest.mark.parametrize(
-    ("parts", "expected"),
-    [
-        (("e2e_ab12cd34_", "vidmesh-videos"), "e2e-ab12cd34-vidmesh-videos"),
-        (("test", "Test_Upload[mp4]", "0a1b"), "test-test-upload-mp4-0a1b"),
-    ],
-)
-def test_bucket_names_are_valid(parts: tuple[str, ...], expected: str) -> None:
-    assert bucket_name(*parts) == expected
-
-
-def test_a_too_long_bucket_name_is_refused() -> None:
-    with pytest.raises(ObjectStoreError):
-        bucket_name("x" * 64)
-
-
-def test_the_environments_store_is_used_and_left_alone() -> None:
-    environ = {
-        "VIDMESH_S3_ENDPOINT": "http://s3.example.test:9000/",
-        "VIDMESH_S3_ACCESS_KEY_ID": "KEY",
-        "VIDMESH_S3_SECRET_ACCESS_KEY": "SECRET",
-    }
-    with store_from_env_or_embedded(environ=environ) as external:
-        assert external == ObjectStore("http://s3.example.test:9000", "us-east-1", "KEY", "SECRET")
-
-
-def test_an_endpoint_without_keys_is_refused() -> None:
-    with pytest.raises(ObjectStoreError, match="VIDMESH_S3_ACCESS_KEY_ID"):
-        object_store_from_env({"VIDMESH_S3_ENDPOINT": "http://127.0.0.1:9000"})

@@ -8,7 +8,7 @@ are refused. Its data folder is kept across restarts (a temporary one without ``
 ``start()`` returns once the S3 port refuses an anonymous request (403) and accepts a signed one.
 
 ``store_from_env_or_embedded`` uses the store named by ``VIDMESH_S3_*`` instead of starting one.
-Buckets (names, a client, deleting one): ``buckets.py``.
+Clients, buckets and the ``VIDMESH_S3_*`` variables: ``s3.py``.
 """
 
 from __future__ import annotations
@@ -29,28 +29,27 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
 
 from vidmesh.devstack._process import LOOPBACK, free_port, read_tail, stop_process
+from vidmesh.devstack.s3 import (
+    DEFAULT_REGION,
+    ObjectStore,
+    ObjectStoreError,
+    object_store_from_env,
+    signed_request,
+)
 
-S3_ENDPOINT_ENV: Final = "VIDMESH_S3_ENDPOINT"
-S3_PUBLIC_ENDPOINT_ENV: Final = "VIDMESH_S3_PUBLIC_ENDPOINT"
-S3_REGION_ENV: Final = "VIDMESH_S3_REGION"
-S3_BUCKET_ENV: Final = "VIDMESH_S3_BUCKET"
-S3_ACCESS_KEY_ID_ENV: Final = "VIDMESH_S3_ACCESS_KEY_ID"
-S3_SECRET_ACCESS_KEY_ENV: Final = "VIDMESH_S3_SECRET_ACCESS_KEY"
-DEFAULT_REGION: Final = "us-east-1"
 IDENTITIES_NAME: Final = "s3-identities.json"
 LOG_NAME: Final = "weed.log"
 
-# Measured with SeaweedFS 4.48 on the 2-core dev machine, 30 rounds of 32 concurrent 1 MiB PUTs
-# then GETs: Go's default GC lets the heap grow to 500-590 MiB RSS and keep it; a soft limit of
-# 256 MiB holds the peak near 240 MiB (136 MiB idle) for about 40 % more time under that load.
-# Lower limits (128, 160, 192 MiB) peaked no lower: the floor is what is in flight.
+# Go's soft heap limit. Measured with SeaweedFS 4.48 on the 2-core dev machine (python -m
+# benchmarks objectstore: 30 rounds of 32 concurrent 1 MiB PUTs then GETs), 130 MiB RSS idle:
+# without it the peak is 485-590 MiB, and Go keeps it; with it 228-244 MiB, back to 137 MiB
+# 5 s later, for about 40 % more time under that load. 128, 160 and 192 MiB peaked no lower.
 GO_MEMORY_LIMIT: Final = "256MiB"
 # SIGTERM: weed drains S3, the filer and the volume server (about 1.3 s with no pre-stop pause),
 # then takes about 2 s more to tear down the master, which holds no data: SIGKILL then.
@@ -92,22 +91,8 @@ _FIXED_FLAGS: Final = (
 _MASTER_DIR: Final = "master"
 
 
-class ObjectStoreError(RuntimeError):
-    """The weed binary is missing, did not start or answer, or the settings are incomplete."""
-
-
 class _PortTaken(ObjectStoreError):
     """A port we picked was taken before weed bound it: pick others."""
-
-
-@dataclass(frozen=True)
-class ObjectStore:
-    """How to reach an S3 store: its endpoint (``http://127.0.0.1:PORT``), region and keys."""
-
-    endpoint: str
-    region: str
-    access_key_id: str
-    secret_access_key: str
 
 
 def weed_binary() -> str:
@@ -296,7 +281,9 @@ class SeaweedStore:
     ) -> None:
         """Poll until ready; on failure stop weed, close its log and raise."""
         deadline = time.monotonic() + self._startup_timeout
-        while not _ready(ports["s3.port"], self.access_key_id, self.secret_access_key):
+        endpoint = f"http://{LOOPBACK}:{ports['s3.port']}"
+        access = ObjectStore(endpoint, self.region, self.access_key_id, self.secret_access_key)
+        while not _ready(access):
             exited = process.poll() is not None
             if exited or time.monotonic() > deadline:
                 stop_process(process, signal.SIGKILL, timeout=5.0)
@@ -351,15 +338,13 @@ def _accepts_connections(port: int) -> bool:
         return False
 
 
-def _ready(port: int, access_key_id: str, secret_access_key: str) -> bool:
+def _ready(store: ObjectStore) -> bool:
     """An anonymous ``GET /`` (ListBuckets) answers 403 and a signed one 200: the S3 gateway
     serves, has read the identities and reaches the filer. Blocking, so ``start()`` works with
     or without a running event loop."""
-    url = f"http://{LOOPBACK}:{port}/"
-    if _status(urllib.request.Request(url)) != HTTPStatus.FORBIDDEN:
+    if _status(urllib.request.Request(store.endpoint + "/")) != HTTPStatus.FORBIDDEN:
         return False
-    signed = _signed_request("GET", url, access_key_id, secret_access_key, DEFAULT_REGION)
-    return _status(signed) == HTTPStatus.OK
+    return _status(signed_request(store, "GET")) == HTTPStatus.OK
 
 
 def _status(request: urllib.request.Request) -> int | None:
@@ -373,19 +358,6 @@ def _status(request: urllib.request.Request) -> int | None:
         return None
 
 
-def _signed_request(
-    method: str, url: str, access_key_id: str, secret_access_key: str, region: str
-) -> urllib.request.Request:
-    """A request signed with AWS Signature Version 4 (botocore's signer, imported only here)."""
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(method=method, url=url)
-    S3SigV4Auth(Credentials(access_key_id, secret_access_key), "s3", region).add_auth(request)
-    return urllib.request.Request(url, method=method, headers=dict(request.headers.items()))
-
-
 def _remove_local_sockets(ports: Iterable[int]) -> None:
     """weed makes a unix socket ``/tmp/seaweedfs-<server>-<port>.sock`` for several of its
     ports (a fixed folder) and leaves them behind when killed; ours carry our ports."""
@@ -393,24 +365,6 @@ def _remove_local_sockets(ports: Iterable[int]) -> None:
         for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def object_store_from_env(environ: Mapping[str, str] | None = None) -> ObjectStore | None:
-    """The store named by ``VIDMESH_S3_ENDPOINT`` (with ``..._REGION``, ``..._ACCESS_KEY_ID``
-    and ``..._SECRET_ACCESS_KEY``), or None when that variable is unset or empty."""
-    env = os.environ if environ is None else environ
-    endpoint = env.get(S3_ENDPOINT_ENV, "").strip()
-    if not endpoint:
-        return None
-    key_id = env.get(S3_ACCESS_KEY_ID_ENV, "").strip()
-    secret = env.get(S3_SECRET_ACCESS_KEY_ENV, "").strip()
-    if not key_id or not secret:
-        raise ObjectStoreError(
-            f"{S3_ENDPOINT_ENV} is set: {S3_ACCESS_KEY_ID_ENV} and {S3_SECRET_ACCESS_KEY_ENV} "
-            "must be too"
-        )
-    region = env.get(S3_REGION_ENV, "").strip() or DEFAULT_REGION
-    return ObjectStore(endpoint.rstrip("/"), region, key_id, secret)
 
 
 @contextlib.contextmanager

@@ -1,17 +1,21 @@
-"""pytest fixtures for a real PostgreSQL and a real Kafka-protocol broker.
+"""pytest fixtures for a real PostgreSQL, a real Kafka-protocol broker and a real S3 store.
 
 Enable with ``pytest_plugins = ["vidmesh.devstack.pytest_plugin"]`` in the root ``conftest.py``.
 Fixtures are lazy: a server starts when the first test of the session asks for it, and stops at
-the end of the session. Set ``VIDMESH_POSTGRES_URL`` (a superuser URL) or
-``VIDMESH_KAFKA_BOOTSTRAP`` (``host:port``) to use an existing server instead.
+the end of the session. Set ``VIDMESH_POSTGRES_URL`` (a superuser URL),
+``VIDMESH_KAFKA_BOOTSTRAP`` (``host:port``) or ``VIDMESH_S3_ENDPOINT`` (with
+``VIDMESH_S3_ACCESS_KEY_ID``, ``VIDMESH_S3_SECRET_ACCESS_KEY`` and optionally
+``VIDMESH_S3_REGION``) to use an existing server instead.
 
-Session: ``postgres_url`` (superuser URL), ``kafka_bootstrap`` (``host:port``).
+Session: ``postgres_url`` (superuser URL), ``kafka_bootstrap`` (``host:port``), ``object_store``
+(an ``ObjectStore``: endpoint, region, access_key_id, secret_access_key).
 Session: ``service_database`` (a factory: a role and a migrated database for a service package).
 Per test: ``fresh_database`` (URL of a new database, dropped afterwards), ``unique_topic`` (a
-new topic with one partition), ``unique_group`` (a new consumer group id).
+new topic with one partition), ``unique_group`` (a new consumer group id), ``unique_bucket`` (a
+bucket name no other test uses, the bucket deleted afterwards).
 
-The server modules (with asyncpg and aiokafka) are imported by the fixtures that need them:
-loading this plugin costs a test run that uses none of them nothing.
+The server modules (with asyncpg, aiokafka and botocore) are imported by the fixtures that need
+them: loading this plugin costs a test run that uses none of them nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from vidmesh.devstack.s3 import ObjectStore
 
 
 def unique_name(request: pytest.FixtureRequest, prefix: str, *, max_len: int = 63) -> str:
@@ -50,6 +58,27 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with kafka_from_env_or_embedded() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStore]:
+    """An S3 store: the one named by ``$VIDMESH_S3_ENDPOINT`` (and its keys), or an embedded
+    SeaweedFS in a temporary folder for the whole session."""
+    from vidmesh.devstack.objectstore import store_from_env_or_embedded
+
+    with store_from_env_or_embedded() as store:
+        yield store
+
+
+@pytest.fixture
+def unique_bucket(object_store: ObjectStore, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A bucket name no other test uses (``test-<test name>-<8 hex>``); the code under test
+    creates the bucket. Whatever it left there is deleted after the test, with the bucket."""
+    from vidmesh.devstack.s3 import bucket_name, delete_bucket
+
+    name = bucket_name(unique_name(request, "test"))
+    yield name
+    delete_bucket(object_store, name)
 
 
 @pytest.fixture
