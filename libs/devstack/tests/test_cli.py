@@ -23,6 +23,7 @@ from vidmesh.devstack._process import free_port
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
 from vidmesh.devstack.cli import app, describe
 from vidmesh.devstack.postgres import POSTGRES_URL_ENV
+from vidmesh.devstack.s3 import S3_ENDPOINT_ENV
 from vidmesh.devstack.services import SERVICES
 from vidmesh.devstack.supervisor import ChildEvent, ChildState
 
@@ -42,6 +43,14 @@ def test_help_names_the_commands() -> None:
     assert result.exit_code == 0
     assert "up" in result.output
     assert "demo" in result.output
+
+
+def test_an_s3_endpoint_without_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(S3_ENDPOINT_ENV, "http://127.0.0.1:9")
+    monkeypatch.delenv("VIDMESH_S3_ACCESS_KEY_ID", raising=False)
+    result = CliRunner().invoke(app, ["up", "--data-dir", "/nonexistent/never-made"])
+    assert result.exit_code == 1
+    assert "VIDMESH_S3_ACCESS_KEY_ID" in result.output
 
 
 def test_demo_says_so_and_fails_when_nothing_runs() -> None:
@@ -106,7 +115,8 @@ def _read_until(lines: queue.Queue[str], done: re.Pattern[str], timeout: float) 
 
 
 def test_up_in_a_pipe_starts_every_service_and_stops_on_sigint(data_dir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in (POSTGRES_URL_ENV, KAFKA_BOOTSTRAP_ENV)}
+    external = (POSTGRES_URL_ENV, KAFKA_BOOTSTRAP_ENV, S3_ENDPOINT_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in external}
     port_base = str(_free_port_base())
     with subprocess.Popen(
         [VIDMESH, "up", "--data-dir", str(data_dir), "--port-base", port_base],
@@ -124,6 +134,7 @@ def test_up_in_a_pipe_starts_every_service_and_stops_on_sigint(data_dir: Path) -
         finally:
             if process.poll() is None:
                 process.kill()
+    assert re.search(r"^vidmesh +\| object store \(SeaweedFS\) ready on port \d+", output, re.M)
     for service in SERVICES:
         assert re.search(rf"^vidmesh +\| {service.name} ready \(pid \d+", output, re.M), output
     # the services' own lines, prefixed with their names

@@ -1,5 +1,5 @@
 """The whole platform: secrets kept, data and counts surviving a restart, a killed service coming
-back, the broker restarted on its port."""
+back, the broker and the object store restarted on their ports."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from vidmesh.devstack.databases import drop_database
+from vidmesh.devstack.s3 import bucket_name, s3_client
 from vidmesh.devstack.samples import sample_mp4
 from vidmesh.devstack.services import SERVICES, Ports, load_secrets
 from vidmesh.devstack.supervisor import ChildState
@@ -38,8 +40,17 @@ def test_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
     again = load_secrets(path, ["user-service", "video-service"])
     assert again.passwords["user-service"] == first.passwords["user-service"]
     assert again.jwt_access_secret == first.jwt_access_secret != first.jwt_refresh_secret
+    assert again.s3_access_key_id == first.s3_access_key_id
+    assert again.s3_secret_access_key == first.s3_secret_access_key != ""
     assert set(json.loads(path.read_text())["passwords"]) == {"user-service", "video-service"}
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_prefixed_system_has_a_bucket_of_its_own(tmp_path: Path) -> None:
+    assert System(tmp_path, database_prefix="e2e_1a2b3c4d_").s3_bucket == (
+        "e2e-1a2b3c4d-vidmesh-videos"
+    )
+    assert System(tmp_path).s3_bucket == "vidmesh-videos"
 
 
 def test_ports_from_a_base_put_the_gateway_first() -> None:
@@ -177,6 +188,26 @@ def test_the_broker_comes_back_on_the_same_port(system: RunningSystem) -> None:
     system.start_broker()
     assert system.system.kafka_bootstrap == bootstrap
     socket.create_connection((host, int(port)), timeout=1).close()
+
+
+def test_the_object_store_comes_back_on_the_same_port_with_its_data(
+    system: RunningSystem,
+) -> None:
+    store = system.object_store
+    assert store.endpoint == system.s3_endpoint
+    s3 = s3_client(store)
+    bucket = bucket_name("test-restart", uuid.uuid4().hex[:8])
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"kept across a restart")
+    port = urlsplit(store.endpoint).port
+    assert port is not None
+    system.stop_object_store()
+    with pytest.raises(OSError):  # noqa: PT011 (refused: nothing listens)
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    system.start_object_store()
+    assert system.object_store == store
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"kept across a restart"
+    s3.close()
 
 
 def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:

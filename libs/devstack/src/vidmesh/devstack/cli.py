@@ -18,7 +18,14 @@ from rich.table import Table
 from rich.text import Text
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
 from vidmesh.devstack.demo import DEFAULT_URL, DemoFailed, DemoResult, SystemNotRunning, run_demo
+from vidmesh.devstack.object_storage import DEFAULT_BUCKET
 from vidmesh.devstack.postgres import POSTGRES_URL_ENV
+from vidmesh.devstack.s3 import (
+    S3_BUCKET_ENV,
+    S3_PUBLIC_ENDPOINT_ENV,
+    ObjectStoreError,
+    object_store_from_env,
+)
 from vidmesh.devstack.services import SERVICES, Ports
 from vidmesh.devstack.supervisor import ChildEvent, ChildState
 from vidmesh.devstack.system import StartupError, System
@@ -51,7 +58,8 @@ _STATE_STYLES: Final = {
 @app.command()
 def up(
     data_dir: Annotated[
-        Path, typer.Option(help="Where PostgreSQL's data and the generated secrets live.")
+        Path,
+        typer.Option(help="Where PostgreSQL's and the object store's data and the secrets live."),
     ] = Path(".vidmesh"),
     port_base: Annotated[
         int, typer.Option(help="The gateway's port; user, video and analytics take the next three.")
@@ -63,15 +71,35 @@ def up(
     kafka_bootstrap: Annotated[
         str | None, typer.Option(envvar=KAFKA_BOOTSTRAP_ENV, help="Use this Kafka broker.")
     ] = None,
+    s3_bucket: Annotated[
+        str, typer.Option(envvar=S3_BUCKET_ENV, help="The video service's bucket.")
+    ] = DEFAULT_BUCKET,
+    s3_public_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar=S3_PUBLIC_ENDPOINT_ENV,
+            help="The store's endpoint in URLs for browsers (default: the store's own).",
+        ),
+    ] = None,
 ) -> None:
-    """Start PostgreSQL, the broker and the four services; Ctrl-C drains and stops them."""
+    """Start PostgreSQL, the broker, the object store and the four services; Ctrl-C drains and
+    stops them. VIDMESH_S3_ENDPOINT (with VIDMESH_S3_ACCESS_KEY_ID, VIDMESH_S3_SECRET_ACCESS_KEY,
+    VIDMESH_S3_REGION) names an S3 store to use instead of the embedded SeaweedFS."""
     console = Console(highlight=False)
+    try:
+        object_store = object_store_from_env()
+    except ObjectStoreError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
     view = StatusView(console)
     system = System(
         data_dir,
         ports=Ports.from_base(port_base),
         postgres_url=postgres_url or None,
         kafka_bootstrap=kafka_bootstrap or None,
+        object_store=object_store,
+        s3_bucket=s3_bucket,
+        s3_public_endpoint=s3_public_endpoint or None,
         on_line=view.line,
         on_event=view.event,
         on_progress=view.notice,
@@ -225,11 +253,12 @@ def _exit(code: int | None) -> str:
 
 
 def _infrastructure(system: System) -> str:
-    postgres, broker = system.embedded
+    postgres, broker, store = system.embedded
     parts = []
     for name, embedded, pid in (
         ("PostgreSQL", postgres, system.postgres_pid),
         ("broker", broker, system.broker_pid),
+        ("object store", store, system.object_store_pid),
     ):
         where = "stopped" if pid is None else f"pid {pid}"
         parts.append(f"{name} {where if embedded else 'external'}")

@@ -1,5 +1,6 @@
 """What the platform is made of: its four services (package, env prefix, database), the ports
-they listen on, and the secrets ``vidmesh up`` makes once and keeps (``secrets.json``)."""
+they listen on, and the secrets ``vidmesh up`` makes once and keeps (``secrets.json``): database
+passwords, JWT keys and the embedded object store's S3 keys."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Final
 
 from pydantic import BaseModel
 from vidmesh.devstack._process import free_port
+from vidmesh.devstack.objectstore import new_access_key_id, new_secret_access_key
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,14 @@ class Ports:
 
 
 class Secrets(BaseModel):
-    """``secrets.json``: each database role's password and the gateway's two JWT keys."""
+    """``secrets.json``: each database role's password, the gateway's two JWT keys and the
+    embedded object store's S3 keys."""
 
     passwords: dict[str, str] = {}
     jwt_access_secret: str = ""
     jwt_refresh_secret: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
 
 
 def load_secrets(path: Path, roles: list[str]) -> Secrets:
@@ -84,6 +89,8 @@ def load_secrets(path: Path, roles: list[str]) -> Secrets:
         filled.passwords.setdefault(role, secrets.token_urlsafe(24))
     filled.jwt_access_secret = filled.jwt_access_secret or secrets.token_urlsafe(48)
     filled.jwt_refresh_secret = filled.jwt_refresh_secret or secrets.token_urlsafe(48)
+    filled.s3_access_key_id = filled.s3_access_key_id or new_access_key_id()
+    filled.s3_secret_access_key = filled.s3_secret_access_key or new_secret_access_key()
     if filled != stored:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")

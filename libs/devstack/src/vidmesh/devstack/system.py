@@ -1,41 +1,43 @@
 """The whole platform on one machine: what ``vidmesh up`` and the end-to-end tests run.
 
 ``System`` starts PostgreSQL (embedded, its data in ``<data_dir>/postgres``, or the server named by
-a superuser URL) and a broker (an embedded tansu, or a given bootstrap address), makes each
-service's role and database, migrates them with the command the images run (``python -m
-<package> migrate``), then starts the four services as processes of their own (``python -m
-<package> serve``) under a ``Supervisor``: user, video and analytics first, then the gateway.
-Apps are started by module name and never imported here.
+a superuser URL), a broker (an embedded tansu, or a given bootstrap address) and an S3 object
+store (an embedded SeaweedFS, its data in ``<data_dir>/objectstore``, or a given store: see
+``object_storage.py``), makes each service's role and database, migrates them with the command
+the images run (``python -m <package> migrate``), then starts the four services as processes of
+their own (``python -m <package> serve``) under a ``Supervisor``: user, video and analytics
+first, then the gateway. Apps are started by module name and never imported here (how each is
+launched: ``launch.py``).
 
-Passwords and JWT secrets are made once and kept in ``<data_dir>/secrets.json``, so data and
-tokens survive a restart. ``running_system`` is the same thing for plain (synchronous) code: the
-system runs on an event loop in a thread of its own.
+Passwords, JWT secrets and S3 keys are made once and kept in ``<data_dir>/secrets.json``, so data
+and tokens survive a restart. ``running_system`` (``running.py``, also importable from here) is
+the same thing for plain (synchronous) code: the system runs on an event loop in a thread of its
+own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
-import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from vidmesh.devstack._process import LOOPBACK
 from vidmesh.devstack.broker import TansuBroker
 from vidmesh.devstack.databases import create_role_and_database
+from vidmesh.devstack.launch import Wiring, child_spec, migrate, service_env
+from vidmesh.devstack.object_storage import DEFAULT_BUCKET, ObjectStorage
 from vidmesh.devstack.postgres import EmbeddedPostgres
-from vidmesh.devstack.probes import Probe, http_probe, tcp_health_probe
+from vidmesh.devstack.running import RunningSystem as RunningSystem
+from vidmesh.devstack.running import running_system as running_system
+from vidmesh.devstack.s3 import ObjectStore, bucket_name
 from vidmesh.devstack.services import (
     DRAIN_TIMEOUT,
-    GATEWAY,
     SERVICES,
-    TANSU_ANALYTICS_ENV,
     Ports,
     Secrets,
     Service,
@@ -43,7 +45,6 @@ from vidmesh.devstack.services import (
 )
 from vidmesh.devstack.supervisor import (
     ChildFailed,
-    ChildSpec,
     ChildState,
     EventSink,
     LineSink,
@@ -68,12 +69,15 @@ class StartupError(RuntimeError):
 
 
 class System:
-    """The four services with their database server and broker; ``async with System(...)``.
+    """The four services with their database server, broker and object store;
+    ``async with System(...)``.
 
-    ``postgres_url`` (a superuser URL) and ``kafka_bootstrap`` name existing servers to use
-    instead of embedded ones. ``database_prefix`` goes before every role and database name, so
-    several systems can share one server. ``extra_env`` is added to every service's environment
-    (``VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES``...).
+    ``postgres_url`` (a superuser URL), ``kafka_bootstrap`` and ``object_store`` name existing
+    servers to use instead of embedded ones. ``database_prefix`` goes before every role and
+    database name, and before the bucket's name (``e2e_1a2b_`` -> ``e2e-1a2b-vidmesh-videos``),
+    so several systems can share one server. ``s3_public_endpoint``: the store's endpoint in
+    URLs handed to browsers, if not its own. ``extra_env`` is added to every service's
+    environment (``VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES``...).
     """
 
     def __init__(
@@ -83,6 +87,9 @@ class System:
         ports: Ports | None = None,
         postgres_url: str | None = None,
         kafka_bootstrap: str | None = None,
+        object_store: ObjectStore | None = None,
+        s3_bucket: str = DEFAULT_BUCKET,
+        s3_public_endpoint: str | None = None,
         database_prefix: str = "",
         extra_env: Mapping[str, str] | None = None,
         on_line: LineSink | None = None,
@@ -102,6 +109,12 @@ class System:
         self._postgres: EmbeddedPostgres | None = None
         self._broker: TansuBroker | None = None
         self._broker_port: int | None = None
+        self.storage = ObjectStorage(
+            self.data_dir,
+            external=object_store,
+            bucket=bucket_name(database_prefix, s3_bucket) if database_prefix else s3_bucket,
+            public_endpoint=s3_public_endpoint,
+        )
         self.secrets = Secrets()
         self.supervisor = Supervisor(
             policy=policy or RestartPolicy(),
@@ -134,14 +147,29 @@ class System:
         return f"{LOOPBACK}:{self._broker_port}"
 
     @property
+    def object_store(self) -> ObjectStore:
+        """Endpoint, region and keys of the object store in use."""
+        return self.storage.access
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.storage.access.endpoint
+
+    @property
+    def s3_bucket(self) -> str:
+        """The video service's bucket (its ``migrate`` makes it)."""
+        return self.storage.bucket
+
+    @property
     def database_names(self) -> list[str]:
         """Every service's role and database name (they are the same)."""
         return [self._prefix + service.database for service in SERVICES]
 
     @property
-    def embedded(self) -> tuple[bool, bool]:
-        """Whether PostgreSQL and the broker (in that order) are ours rather than external."""
-        return self._external_postgres is None, self._external_kafka is None
+    def embedded(self) -> tuple[bool, bool, bool]:
+        """Whether PostgreSQL, the broker and the object store (in that order) are ours rather
+        than external."""
+        return self._external_postgres is None, self._external_kafka is None, self.storage.embedded
 
     @property
     def postgres_pid(self) -> int | None:
@@ -154,6 +182,11 @@ class System:
         """The embedded broker's pid; None for an external one or while it is stopped."""
         broker = self._broker
         return broker.pid if broker is not None and broker.running else None
+
+    @property
+    def object_store_pid(self) -> int | None:
+        """The embedded object store's pid; None for an external one or while it is stopped."""
+        return self.storage.pid
 
     def services(self) -> list[ServiceStatus]:
         """Each service's port, pid, state and restart count, in start order."""
@@ -179,30 +212,34 @@ class System:
         _refuse_taken_ports(self.ports)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = load_secrets(self.data_dir / "secrets.json", self.database_names)
-        await asyncio.gather(self._start_postgres(), self._start_embedded_broker())
+        await asyncio.gather(
+            self._start_postgres(), self._start_embedded_broker(), self._start_object_store()
+        )
         urls = {service.name: await self._create_database(service) for service in SERVICES}
         self._progress(f"roles and databases ready: {', '.join(self.database_names)}")
-        envs = {service.name: self._env(service, urls[service.name]) for service in SERVICES}
+        wiring = self._wiring()
+        envs = {s.name: service_env(s, urls[s.name], wiring) for s in SERVICES}
         await asyncio.gather(*(self._migrate(service, envs[service.name]) for service in SERVICES))
         self._progress("migrations done; starting user, video and analytics, then the gateway")
-        backends = [self._spec(service, envs[service.name]) for service in SERVICES[:-1]]
+        specs = [child_spec(s, envs[s.name], self.ports.of(s.name)) for s in SERVICES]
         try:
-            await self.supervisor.start(*backends, ready_timeout=self._ready_timeout)
-            gateway = self._spec(SERVICES[-1], envs[GATEWAY])
+            await self.supervisor.start(*specs[:-1], ready_timeout=self._ready_timeout)
+            gateway = specs[-1]
             await self.supervisor.start(gateway, ready_timeout=self._ready_timeout)
         except ChildFailed as error:
             raise StartupError(str(error)) from error
 
     async def stop(self) -> None:
-        """The gateway, then the other services (each drains), then the broker and database.
-        Idempotent."""
+        """The gateway, then the other services (each drains), then the broker, object store
+        and database, side by side. Idempotent."""
         await self.supervisor.stop()
-        if self._broker is not None:
-            broker, self._broker = self._broker, None
-            await asyncio.to_thread(broker.stop)
-        if self._postgres is not None:
-            postgres, self._postgres = self._postgres, None
-            await asyncio.to_thread(postgres.stop)
+        broker, self._broker = self._broker, None
+        postgres, self._postgres = self._postgres, None
+        await asyncio.gather(
+            asyncio.to_thread(broker.stop) if broker is not None else asyncio.sleep(0),
+            asyncio.to_thread(postgres.stop) if postgres is not None else asyncio.sleep(0),
+            self.storage.stop(),
+        )
 
     async def __aenter__(self) -> System:
         try:
@@ -238,6 +275,14 @@ class System:
         self._broker = TansuBroker(port=self._broker_port)
         await asyncio.to_thread(self._broker.start)
 
+    async def stop_object_store(self) -> None:
+        """Stop the embedded object store (the services stay up; their calls to it fail)."""
+        await self.storage.stop()
+
+    async def start_object_store(self) -> None:
+        """Start the embedded object store again on the same port, with its data."""
+        await self.storage.restart()
+
     # -- the steps -------------------------------------------------------------------------------
 
     def _embedded_broker(self) -> TansuBroker:
@@ -269,68 +314,24 @@ class System:
         self._broker_port = self._broker.port
         self._progress(f"broker (tansu, in memory) ready on port {self._broker_port}")
 
+    async def _start_object_store(self) -> None:
+        keys = self.secrets.s3_access_key_id, self.secrets.s3_secret_access_key
+        self._progress(await self.storage.start(*keys))
+
     async def _create_database(self, service: Service) -> str:
         name = self._prefix + service.database
         return await create_role_and_database(self.postgres_url, name, self.secrets.passwords[name])
 
     async def _migrate(self, service: Service, env: Mapping[str, str]) -> None:
-        """``python -m <package> migrate`` with the service's environment."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            service.package,
-            "migrate",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=dict(env),
+        failure = await migrate(service, env, self.supervisor.on_line)
+        if failure is not None:
+            raise StartupError(failure)
+
+    def _wiring(self) -> Wiring:
+        tansu = self._external_kafka is None
+        return Wiring(
+            self.ports, self.secrets, self.kafka_bootstrap, tansu, self.storage, self._extra_env
         )
-        output, _ = await process.communicate()
-        lines = output.decode("utf-8", "replace").splitlines()
-        on_line = self.supervisor.on_line
-        if on_line is not None:
-            for line in lines:
-                on_line(service.name, line)
-        if process.returncode != 0:
-            tail = "\n".join(lines[-30:])
-            raise StartupError(f"{service.name}: migrate exited with {process.returncode}:\n{tail}")
-
-    def _env(self, service: Service, database_url: str) -> dict[str, str]:
-        prefix = service.env_prefix
-        env = dict(os.environ)
-        env.setdefault(f"{prefix}DRAIN_TIMEOUT", str(DRAIN_TIMEOUT))
-        env |= {
-            "PYTHONUNBUFFERED": "1",  # lines reach the supervisor as they are written
-            f"{prefix}HOST": LOOPBACK,
-            f"{prefix}PORT": str(self.ports.of(service.name)),
-            f"{prefix}DATABASE_URL": database_url,
-        }
-        if service.uses_kafka:
-            env[f"{prefix}KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
-        if service.name == "analytics" and self._external_kafka is None:
-            env |= TANSU_ANALYTICS_ENV
-        if service.name == GATEWAY:
-            env |= self._gateway_env(prefix)
-        return env | self._extra_env
-
-    def _gateway_env(self, prefix: str) -> dict[str, str]:
-        return {
-            f"{prefix}USER_ADDRESS": f"{LOOPBACK}:{self.ports.user}",
-            f"{prefix}VIDEO_ADDRESS": f"{LOOPBACK}:{self.ports.video}",
-            f"{prefix}ANALYTICS_ADDRESS": f"{LOOPBACK}:{self.ports.analytics}",
-            f"{prefix}JWT_ACCESS_SECRET": self.secrets.jwt_access_secret,
-            f"{prefix}JWT_REFRESH_SECRET": self.secrets.jwt_refresh_secret,
-        }
-
-    def _spec(self, service: Service, env: Mapping[str, str]) -> ChildSpec:
-        port = self.ports.of(service.name)
-        probe: Probe
-        if service.name == GATEWAY:
-            probe = http_probe(f"http://{LOOPBACK}:{port}/healthz")
-        else:
-            probe = tcp_health_probe(LOOPBACK, port)
-        argv = (sys.executable, "-m", service.package, "serve")
-        return ChildSpec(service.name, argv, env=env, probe=probe)
 
 
 def _refuse_taken_ports(ports: Ports) -> None:
@@ -345,90 +346,3 @@ def _refuse_taken_ports(ports: Ports) -> None:
                     f"port {port} ({service.name}) is taken: is vidmesh already running? "
                     f"({error.strerror}; --port-base picks other ports)"
                 ) from None
-
-
-class RunningSystem:
-    """A started ``System`` driven from synchronous code (a pytest fixture): every method
-    blocks until the system's event loop thread has done it."""
-
-    def __init__(self, system: System, loop: asyncio.AbstractEventLoop) -> None:
-        self.system = system
-        self._loop = loop
-
-    @property
-    def gateway_url(self) -> str:
-        return self.system.gateway_url
-
-    def services(self) -> list[ServiceStatus]:
-        return self.system.services()
-
-    def service(self, name: str) -> ServiceStatus:
-        return self.system.service(name)
-
-    def pid(self, name: str) -> int | None:
-        return self.system.service(name).pid
-
-    def state(self, name: str) -> ChildState:
-        return self.system.service(name).state
-
-    def restarts(self, name: str) -> int:
-        return self.system.service(name).restarts
-
-    def logs(self, name: str) -> list[str]:
-        return self.system.logs(name)
-
-    def kill(self, name: str, signum: int = signal.SIGKILL) -> int:
-        return self._call(self.system.kill(name, signum))
-
-    def wait_ready(self, name: str | None = None, *, timeout: float = 60.0) -> None:
-        self._call(self.system.wait_ready(name, timeout=timeout))
-
-    def stop_broker(self) -> None:
-        self._call(self.system.stop_broker())
-
-    def start_broker(self) -> None:
-        self._call(self.system.start_broker())
-
-    def stop(self) -> None:
-        self._call(self.system.stop())
-
-    def _call(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-
-@contextlib.contextmanager
-def running_system(
-    data_dir: str | os.PathLike[str],
-    *,
-    ports: Ports | None = None,
-    postgres_url: str | None = None,
-    kafka_bootstrap: str | None = None,
-    database_prefix: str = "",
-    extra_env: Mapping[str, str] | None = None,
-    on_line: LineSink | None = None,
-) -> Iterator[RunningSystem]:
-    """Start a ``System`` (see its arguments; by default on free ports) on an event loop in a
-    thread of its own, yield its blocking handle, stop it on exit."""
-    system = System(
-        data_dir,
-        ports=ports or Ports.free(),
-        postgres_url=postgres_url,
-        kafka_bootstrap=kafka_bootstrap,
-        database_prefix=database_prefix,
-        extra_env=extra_env,
-        on_line=on_line,
-    )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="vidmesh-system", daemon=True)
-    thread.start()
-    handle = RunningSystem(system, loop)
-    try:
-        handle._call(system.__aenter__())
-        try:
-            yield handle
-        finally:
-            handle.stop()
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
