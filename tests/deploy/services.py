@@ -35,6 +35,8 @@ class Service:
     uses_kafka: bool
     callers: tuple[str, ...]
     """The services that call it (its NetworkPolicy admits only these)."""
+    reaches_store: bool = False
+    """It talks to the object store: video with its keys, the gateway through signed URLs."""
 
     @property
     def dockerfile(self) -> Path:
@@ -62,6 +64,7 @@ SERVICES = (
         "VIDEO_DB_PASSWORD",
         uses_kafka=True,
         callers=("api-gateway",),
+        reaches_store=True,
     ),
     Service(
         "analytics",
@@ -80,6 +83,7 @@ SERVICES = (
         "API_GATEWAY_DB_PASSWORD",
         uses_kafka=True,
         callers=(),
+        reaches_store=True,
     ),
 )
 BY_NAME = {service.name: service for service in SERVICES}
@@ -89,6 +93,8 @@ GATEWAY_ADDRESSES = {
     "analytics": "analytics_address",
 }
 """The gateway's settings that name each service it calls."""
+STORE = "objectstore"
+"""The object store's compose service, Kubernetes StatefulSet and Service (dev overlay)."""
 
 
 def each_service() -> Any:
@@ -178,6 +184,16 @@ def required_variables(service: Service) -> set[str]:
     """The variables a service refuses to start without (its settings with no default)."""
     fields = settings_class(service).model_fields
     return {service.env(name) for name, field in fields.items() if field.is_required()}
+
+
+def weed_flags(args: list[str]) -> dict[str, str]:
+    """``-name=value`` arguments of a ``weed`` command line, by name (``-s3`` -> ``"true"``)."""
+    flags = {}
+    for arg in args:
+        if arg.startswith("-"):
+            name, _, value = arg.lstrip("-").partition("=")
+            flags[name] = value or "true"
+    return flags
 
 
 # -- addresses -----------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """deploy/compose.yaml against the Compose specification's JSON schema (the copy check-jsonschema
 ships), then against the services: build files, required settings, hosts and ports, health-
-ordered start, what is published, and the secrets .env.example must name."""
+ordered start, what is published, the object store and its one identity, and the secrets
+.env.example must name."""
 
 from __future__ import annotations
 
 import importlib.resources
 import json
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.deploy.services import (
     GATEWAY_ADDRESSES,
     INIT_SCRIPT,
     SERVICES,
+    STORE,
     Service,
     each_service,
     image_env,
@@ -28,6 +31,7 @@ from tests.deploy.services import (
     required_variables,
     runtime_value,
     split_address,
+    weed_flags,
 )
 
 COMPOSE = DEPLOY / "compose.yaml"
@@ -164,14 +168,65 @@ def test_gateway_reaches_each_service_at_its_compose_name_and_port(
     assert split_address(address) == (callee, callee_port)
 
 
-def test_only_the_gateway_publishes_a_port(
+def test_only_the_gateway_and_the_object_store_publish_a_port(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published = {name for name, spec in compose["services"].items() if spec.get("ports")}
-    assert published == {"api-gateway"}
+    assert published == {"api-gateway", STORE}  # browsers use the store's URLs directly
     (mapping,) = compose["services"]["api-gateway"]["ports"]
     gateway = service_settings(compose, BY_NAME["api-gateway"], monkeypatch)
     assert mapping.rsplit(":", 1)[1] == str(gateway.port)
+    (mapping,) = compose["services"][STORE]["ports"]
+    assert mapping.rsplit(":", 1)[1] == store_flags(compose)["s3.port"]
+
+
+def store_flags(compose: dict[str, Any]) -> dict[str, str]:
+    return weed_flags(compose["services"][STORE]["command"])
+
+
+def test_the_object_store_runs_every_part_with_s3_on_its_port(compose: dict[str, Any]) -> None:
+    command = compose["services"][STORE]["command"]
+    flags = store_flags(compose)
+    assert command[0] == "server"
+    assert flags["filer"] == flags["s3"] == "true"
+    assert flags["master.telemetry"] == "false"
+    assert flags["ip"] == "127.0.0.1"  # its parts reach each other in the one container
+    assert flags["ip.bind"] == "0.0.0.0"  # the network, the published port, the health check
+    test = compose["services"][STORE]["healthcheck"]["test"]
+    assert f"http://127.0.0.1:{flags['s3.port']}/healthz" in test
+
+
+def test_video_reaches_the_object_store_at_its_compose_name_and_port(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(compose, BY_NAME["video"], monkeypatch)
+    assert settings.s3_endpoint == f"http://{STORE}:{store_flags(compose)['s3.port']}"
+    assert settings.s3_path_style is True  # SeaweedFS answers no bucket.host names
+
+
+def test_video_hands_out_urls_to_the_published_store_port(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(compose, BY_NAME["video"], monkeypatch)
+    public = urllib.parse.urlsplit(settings.s3_public_endpoint)
+    (mapping,) = compose["services"][STORE]["ports"]
+    assert (public.hostname, public.port) == ("localhost", int(mapping.split(":")[-2]))
+    gateway_port = compose["services"]["api-gateway"]["ports"][0].split(":")[-2]
+    assert f"http://localhost:{gateway_port}" in settings.s3_cors_origins
+
+
+def test_video_keys_are_the_object_stores_only_identity(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(compose, BY_NAME["video"], monkeypatch)
+    config = compose["configs"]["s3-identities"]
+    (mount,) = compose["services"][STORE]["configs"]
+    assert mount == {"source": "s3-identities", "target": store_flags(compose)["s3.config"]}
+    (identity,) = json.loads(config["content"])["identities"]  # no "anonymous" one
+    (credential,) = identity["credentials"]
+    assert credential["accessKey"] == settings.s3_access_key_id.get_secret_value()
+    assert credential["secretKey"] == settings.s3_secret_access_key.get_secret_value()
+    assert "Admin" in identity["actions"]  # migrate makes the bucket and sets its rules
 
 
 def test_every_service_waits_for_what_it_needs_to_be_healthy(compose: dict[str, Any]) -> None:
@@ -185,21 +240,25 @@ def test_every_service_waits_for_what_it_needs_to_be_healthy(compose: dict[str, 
             assert has_check, f"{name} waits on {dependency}, which has no health check"
     for service in SERVICES:
         needs = {"postgres"} | ({"kafka"} if service.uses_kafka else set())
+        needs |= {STORE} if service.reaches_store else set()
         assert needs <= set(compose["services"][service.name]["depends_on"])
     assert set(GATEWAY_ADDRESSES) <= set(compose["services"]["api-gateway"]["depends_on"])
 
 
-def test_postgres_and_kafka_keep_their_data_in_named_volumes(compose: dict[str, Any]) -> None:
+def test_postgres_kafka_and_the_store_keep_their_data_in_named_volumes(
+    compose: dict[str, Any],
+) -> None:
     mounts = {
         name: {v.split(":")[0]: v.split(":")[1] for v in compose["services"][name]["volumes"]}
-        for name in ("postgres", "kafka")
+        for name in ("postgres", "kafka", STORE)
     }
     assert mounts["postgres"]["postgres-data"] == "/var/lib/postgresql"  # 18+: not .../data
     assert (
         mounts["kafka"]["kafka-data"]
         == compose["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"]
     )
-    assert set(compose["volumes"]) == {"postgres-data", "kafka-data"}
+    assert mounts[STORE]["objectstore-data"] == "/data"  # the image's data folder
+    assert set(compose["volumes"]) == {"postgres-data", "kafka-data", "objectstore-data"}
     init = mounts["postgres"]["./postgres/init-databases.sh"]
     assert init.startswith("/docker-entrypoint-initdb.d/")
     assert (DEPLOY / "postgres" / "init-databases.sh").exists()

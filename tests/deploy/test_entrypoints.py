@@ -1,6 +1,6 @@
 """CI runs, outside any container, the commands each image runs: deploy/entrypoint.sh (the file
-the Dockerfiles copy) with the environment its Dockerfile sets, against real PostgreSQL and
-Kafka (the embedded ones). Each service migrates twice (the second run changes nothing), serves,
+the Dockerfiles copy) with the environment its Dockerfile sets, against real PostgreSQL, Kafka
+and, for the video service, an S3 store (the embedded ones, or those of the VIDMESH_* variables). Each service migrates twice (the second run changes nothing), serves,
 answers its health check (the image's HEALTHCHECK command), and stops cleanly on SIGTERM.
 
 One difference from a container: the service binds 127.0.0.1 on a free port instead of
@@ -29,6 +29,7 @@ import psutil
 import pytest
 from vidmesh.devstack.databases import create_role_and_database, drop_database
 from vidmesh.devstack.pytest_plugin import unique_name
+from vidmesh.devstack.s3 import ObjectStore
 
 from tests.deploy.services import ENTRYPOINT, Service, each_service, image_env
 
@@ -153,9 +154,15 @@ def service_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[s
 
 
 def container_env(
-    service: Service, *, database_url: str, kafka_bootstrap: str, group: str
+    service: Service,
+    *,
+    database_url: str,
+    kafka_bootstrap: str,
+    group: str,
+    store: tuple[ObjectStore, str] | None = None,
 ) -> dict[str, str]:
-    """The image's ENV (PATH aside), then what compose or Kubernetes would add."""
+    """The image's ENV (PATH aside), then what compose or Kubernetes would add (``store``: the
+    video service's S3 store and bucket)."""
     env = base_env() | {k: v for k, v in image_env(service.dockerfile).items() if k != "PATH"}
     env |= {
         service.env("host"): "127.0.0.1",
@@ -169,7 +176,19 @@ def container_env(
         env[service.env("jwt_refresh_secret")] = secrets.token_hex(32)
     if service.name == "analytics":
         env[service.env("kafka_group_id")] = group
+    if store is not None:
+        env |= s3_env(service, *store)
     return env
+
+
+def s3_env(service: Service, store: ObjectStore, bucket: str) -> dict[str, str]:
+    return {
+        service.env("s3_endpoint"): store.endpoint,
+        service.env("s3_region"): store.region,
+        service.env("s3_bucket"): bucket,
+        service.env("s3_access_key_id"): store.access_key_id,
+        service.env("s3_secret_access_key"): store.secret_access_key,
+    }
 
 
 async def schema_revision(url: str) -> str:
@@ -199,9 +218,17 @@ def test_image_commands_migrate_twice_serve_healthy_and_stop_on_sigterm(
     kafka_bootstrap: str,
     unique_group: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    store = None
+    if service.reaches_store and service.name == "video":  # the gateway holds no store keys
+        store = (request.getfixturevalue("object_store"), request.getfixturevalue("unique_bucket"))
     env = container_env(
-        service, database_url=service_url, kafka_bootstrap=kafka_bootstrap, group=unique_group
+        service,
+        database_url=service_url,
+        kafka_bootstrap=kafka_bootstrap,
+        group=unique_group,
+        store=store,
     )
     revisions = []
     for _ in range(2):

@@ -5,8 +5,10 @@ consistent with each other and with the services' settings and images."""
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,14 @@ from tests.deploy.services import (
     DEPLOY,
     GATEWAY_ADDRESSES,
     SERVICES,
+    STORE,
     Service,
     each_service,
     image_env,
     load_settings,
     parse_database_url,
     split_address,
+    weed_flags,
 )
 
 K8S = DEPLOY / "k8s"
@@ -93,9 +97,11 @@ def container_env(objects: dict[tuple[str, str], Any], container: dict[str, Any]
         elif ("Secret", source["secretRef"]["name"]) in objects:
             secret = objects["Secret", source["secretRef"]["name"]]
             env.update(_decoded(secret))
-    env.update(
-        {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
-    )
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        elif ("Secret", (ref := item["valueFrom"]["secretKeyRef"])["name"]) in objects:
+            env[item["name"]] = _decoded(objects["Secret", ref["name"]])[ref["key"]]
     return env
 
 
@@ -134,6 +140,17 @@ def test_deployment_migrates_in_an_init_container_then_serves_without(
     assert main["args"] == ["serve"]
     assert container_env(objects, main)["VIDMESH_SKIP_MIGRATE"] == "1"
     assert init["envFrom"] == main["envFrom"]
+    assert secret_refs(init) == secret_refs(main)  # migrate makes the video service's bucket
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The container's variables taken from a Secret: ``name -> (secret, key)``."""
+    refs = {}
+    for item in container.get("env", []):
+        if "secretKeyRef" in item.get("valueFrom", {}):
+            ref = item["valueFrom"]["secretKeyRef"]
+            refs[item["name"]] = (ref["name"], ref["key"])
+    return refs
 
 
 @each_service()
@@ -225,6 +242,76 @@ def test_only_the_gateway_is_behind_the_ingress(objects: dict[tuple[str, str], A
     )
 
 
+# -- the object store ---------------------------------------------------------------------------
+
+
+def video_settings(objects: dict[tuple[str, str], Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    video = BY_NAME["video"]
+    env = container_env(objects, main_container(objects, video))
+    env.setdefault(video.env("database_url"), "postgresql://u:p@db/d")  # prod: out of band
+    return load_settings(video, env, monkeypatch)
+
+
+def test_video_takes_its_s3_keys_from_a_secret(objects: dict[tuple[str, str], Any]) -> None:
+    refs = secret_refs(main_container(objects, BY_NAME["video"]))
+    keys = {"VIDMESH_VIDEO_S3_ACCESS_KEY_ID", "VIDMESH_VIDEO_S3_SECRET_ACCESS_KEY"}
+    assert keys <= set(refs)
+    assert {secret.startswith("video-s3-credentials") for secret, _ in refs.values()} == {True}
+    config = objects["ConfigMap", "video-config"]["data"]
+    assert not [key for key in config if "ACCESS_KEY" in key]  # no key in a ConfigMap
+    for service in SERVICES:
+        if service.name != "video":
+            assert not secret_refs(main_container(objects, service))
+
+
+def test_video_store_settings_are_valid(
+    objects: dict[tuple[str, str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = video_settings(objects, monkeypatch)
+    assert None not in (settings.s3_endpoint, settings.s3_public_endpoint)
+    assert settings.s3_bucket
+    host = objects["Ingress", "api-gateway"]["spec"]["rules"][0]["host"]
+    assert any(urllib.parse.urlsplit(o).hostname == host for o in settings.s3_cors_origins)
+
+
+def test_prod_uses_a_managed_store_whose_keys_are_made_outside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prod = {(doc["kind"], doc["metadata"]["name"]): doc for doc in render("prod")}
+    settings = video_settings(prod, monkeypatch)
+    assert settings.s3_endpoint.startswith("https://")
+    assert settings.s3_path_style is False
+    assert ("StatefulSet", STORE) not in prod
+    assert not [name for kind, name in prod if kind == "Secret"]
+
+
+def test_dev_video_reaches_the_dev_store_with_its_one_identity(
+    dev: dict[tuple[str, str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = video_settings(dev, monkeypatch)
+    (store,) = pod_spec(dev["StatefulSet", STORE])["containers"]
+    flags = weed_flags(store["args"])
+    endpoint = urllib.parse.urlsplit(settings.s3_endpoint)
+    assert (endpoint.hostname, endpoint.port) == (STORE, int(flags["s3.port"]))
+    assert dev["Service", STORE]["spec"]["ports"][0]["port"] == int(flags["s3.port"])
+    assert store["ports"][0]["containerPort"] == int(flags["s3.port"])
+    assert store["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    mount = next(m for m in store["volumeMounts"] if m["name"] == "identities")
+    secret = pod_spec(dev["StatefulSet", STORE])["volumes"][0]["secret"]["secretName"]
+    file = flags["s3.config"].removeprefix(mount["mountPath"] + "/")
+    (identity,) = json.loads(_decoded(dev["Secret", secret])[file])["identities"]
+    (credential,) = identity["credentials"]
+    assert credential["accessKey"] == settings.s3_access_key_id.get_secret_value()
+    assert credential["secretKey"] == settings.s3_secret_access_key.get_secret_value()
+
+
+def test_dev_store_keeps_its_data_on_a_volume_claim(dev: dict[tuple[str, str], Any]) -> None:
+    statefulset = dev["StatefulSet", STORE]
+    (store,) = pod_spec(statefulset)["containers"]
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in store["volumeMounts"]
+
+
 # -- network policies ------------------------------------------------------------------------------
 
 
@@ -265,6 +352,15 @@ def test_each_service_admits_only_its_callers_on_its_port(
         (rule,) = policy["spec"]["ingress"]
         (peer,) = rule["from"]
         assert set(peer) == {"namespaceSelector"}
+
+
+def test_the_store_admits_the_services_that_reach_it(
+    objects: dict[tuple[str, str], Any],
+) -> None:
+    policy = objects["NetworkPolicy", STORE]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": STORE}
+    reaching = {(service.name, 8333) for service in SERVICES if service.reaches_store}
+    assert admitted(policy) == reaching
 
 
 # -- the dev overlay: in-cluster Postgres and Kafka --------------------------------------------
