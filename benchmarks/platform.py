@@ -158,6 +158,7 @@ class MemoryWatch:
         pids = {status.name: status.pid for status in self._system.services()}
         pids |= {"postgres": self._system.system.postgres_pid}
         pids |= {"broker": self._system.system.broker_pid}
+        pids |= {"objectstore": self._system.system.object_store_pid}
         times = {"machine": _busy(psutil.cpu_times())}
         for name, pid in pids.items():
             if pid is None:
