@@ -1,7 +1,8 @@
 """CI runs, outside any container, the commands each image runs: deploy/entrypoint.sh (the file
 the Dockerfiles copy) with the environment its Dockerfile sets, against real PostgreSQL, Kafka
-and, for the video service, an S3 store (the embedded ones, or those of the VIDMESH_* variables). Each service migrates twice (the second run changes nothing), serves,
-answers its health check (the image's HEALTHCHECK command), and stops cleanly on SIGTERM.
+and, for the video service, an S3 store (the embedded ones, or those of the VIDMESH_*
+variables). Each service migrates twice (the second run changes nothing), serves, answers its
+health check (the image's HEALTHCHECK command), and stops cleanly on SIGTERM.
 
 One difference from a container: the service binds 127.0.0.1 on a free port instead of
 0.0.0.0 on its fixed one, so runs on one machine do not collide.
