@@ -228,10 +228,10 @@ class SeaweedStore:
         self.stop()
 
     def _prepare_data_dir(self) -> Path:
-        if self._requested_dir is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="vidmesh-objectstore-"))
-        data_dir = self._requested_dir or self._temp_dir
-        assert data_dir is not None
+        if self._requested_dir is not None:
+            data_dir = self._requested_dir
+        else:
+            data_dir = self._temp_dir = Path(tempfile.mkdtemp(prefix="vidmesh-objectstore-"))
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._data_dir = data_dir
         # The master keeps its raft state in <master.dir>/m<its port>, a new folder at each start
