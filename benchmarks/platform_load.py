@@ -6,8 +6,10 @@ video ids, and the phases to run), runs each phase with a fixed number of concur
 endpoint, the request count, req/s, p50 and p99 in ms, and the errors.
 
 A phase is ``mixed`` (each client picks an endpoint by weight, over and over), ``upload`` or
-``download`` (1 MiB each, back to back) or ``paced_downloads`` (a fixed rate of one-byte
-``Range: bytes=0-0`` downloads, each counted by analytics, for the download-to-counted lag).
+``download`` (1 MiB each, back to back, through the gateway), ``store_get`` or ``store_put``
+(1 MiB each, straight to the object store on presigned URLs: the store's own rate, measured
+by the same client) or ``paced_downloads`` (a fixed rate of whole downloads of a tiny video,
+each counted by analytics, for the download-to-counted lag).
 
 The client is a few lines of asyncio over httptools (the C parser uvicorn uses), not httpx: this
 process shares the machine's cores with the system it measures, and httpx spent about 6 ms of
@@ -146,7 +148,7 @@ class Client:
         if auth:
             lines.append(f"Authorization: Bearer {self.token}")
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        if body or method == "POST":
+        if body or method in ("POST", "PUT"):
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         if self.connection is None:
@@ -183,9 +185,22 @@ async def download_1mib(client: Client) -> int:
     return await client.send("GET", f"/api/videos/{client.video()}/download", auth=True)
 
 
-async def download_first_byte(client: Client) -> int:
-    path = f"/api/videos/{client.video()}/download"
-    return await client.send("GET", path, auth=True, headers={"Range": "bytes=0-0"})
+async def download_tiny(client: Client) -> int:
+    """A whole download (so it counts) of a video of a few dozen bytes: the event path's cost,
+    not the bytes'."""
+    path = f"/api/videos/{client.rng.choice(client.plan['tiny_videos'])}/download"
+    return await client.send("GET", path, auth=True)
+
+
+async def store_get_1mib(client: Client) -> int:
+    """A presigned GET straight from the object store (the store's own rate, for the ratio)."""
+    return await client.send("GET", client.rng.choice(client.plan["store_get_paths"]))
+
+
+async def store_put_1mib(client: Client) -> int:
+    """A presigned PUT of 1 MiB straight into the object store."""
+    path = client.rng.choice(client.plan["store_put_paths"])
+    return await client.send("PUT", path, body=client.upload_body)
 
 
 async def top(client: Client) -> int:
@@ -225,7 +240,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "download_1mib": download_1mib,
     "top": top,
     "upload_1mib": upload_1mib,
-    "download_first_byte": download_first_byte,
+    "download_tiny": download_tiny,
+    "store_get_1mib": store_get_1mib,
+    "store_put_1mib": store_put_1mib,
 }
 
 
@@ -289,7 +306,7 @@ async def run_closed_loop(
 
 
 async def run_paced(clients: list[Client], rate: float, seconds: float) -> dict[str, Any]:
-    """One-byte downloads offered at ``rate`` per second for ``seconds``, spread over the clients.
+    """Tiny downloads offered at ``rate`` per second for ``seconds``, spread over the clients.
 
     When the system falls behind, what is still queued at the end is dropped (after a short
     grace), so the phase lasts about ``seconds`` and ``rps`` says what was achieved.
@@ -300,7 +317,7 @@ async def run_paced(clients: list[Client], rate: float, seconds: float) -> dict[
     async def worker(client: Client) -> None:
         while True:
             await queue.get()
-            await samples.timed("download_first_byte", client)
+            await samples.timed("download_tiny", client)
             queue.task_done()
 
     workers = [asyncio.create_task(worker(client)) for client in clients]
@@ -350,6 +367,19 @@ async def _run_phase(clients: list[Client], phase: dict[str, Any]) -> dict[str, 
     if kind in ("upload", "download"):
         name = f"{kind}_1mib"
         return await run_closed_loop(clients, [name], [1], seconds)
+    if kind in ("store_get", "store_put"):
+        store = urlsplit(clients[0].plan["store_url"])
+        direct = [
+            Client(
+                store.hostname or "127.0.0.1", store.port or 80, "", c.plan, c.rng, c.upload_body
+            )
+            for c in clients
+        ]
+        try:
+            return await run_closed_loop(direct, [f"{kind}_1mib"], [1], seconds)
+        finally:
+            for client in direct:
+                client.close()
     if kind == "paced_downloads":
         return await run_paced(clients, float(phase["rate"]), seconds)
     raise ValueError(f"unknown phase kind {kind!r}")

@@ -46,3 +46,5 @@ def test_readme_curl_walkthrough_runs_against_the_system(
     assert "100" in [line.strip() for line in lines]  # the ranged download's byte count
     assert (tmp_path / "copy.mp4").read_bytes() == sample_mp4(300_000)
     assert '"title":"My first video"' in result.stdout
+    assert "played from the store" in lines
+    assert '"title":"Uploaded directly"' in result.stdout

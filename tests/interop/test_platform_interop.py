@@ -23,6 +23,7 @@ from typing import Any, cast
 import pytest
 from vidmesh.devstack.nest import run_nest_client
 from vidmesh.devstack.nest_kafka import NestKafkaServer, nest_kafka_server
+from vidmesh.devstack.s3 import ObjectStore
 from vidmesh.devstack.samples import sample_mp4
 from vidmesh.transport import Microservice, TcpServer
 from vidmesh_user.errors import EmailTaken, InvalidCredentials
@@ -31,6 +32,7 @@ from vidmesh_user.settings import Settings as UserSettings
 from vidmesh_video.errors import VideoNotFound
 from vidmesh_video.main import build_service as build_video_service
 from vidmesh_video.settings import Settings as VideoSettings
+from vidmesh_video.upgrade import prepare_store
 
 pytestmark = pytest.mark.interop
 
@@ -108,12 +110,26 @@ async def user_port(nest_packages: Path, user_database_url: str) -> AsyncIterato
 
 @pytest.fixture
 async def video_port(
-    nest_packages: Path, video_database_url: str, kafka_bootstrap: str
+    nest_packages: Path,
+    video_database_url: str,
+    kafka_bootstrap: str,
+    object_store: ObjectStore,
+    unique_bucket: str,
 ) -> AsyncIterator[int]:
-    """The video service, its outbox relay publishing to the session's broker, on a free port."""
+    """The video service, its outbox relay publishing to the session's broker and its bytes in
+    a bucket of its own in the session's object store, on a free port."""
     settings = VideoSettings(
-        port=0, database_url=video_database_url, kafka_bootstrap=kafka_bootstrap, drain_timeout=5
+        port=0,
+        database_url=video_database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        drain_timeout=5,
+        s3_endpoint=object_store.endpoint,
+        s3_region=object_store.region,
+        s3_access_key_id=object_store.access_key_id,
+        s3_secret_access_key=object_store.secret_access_key,
+        s3_bucket=unique_bucket,
     )
+    await prepare_store(settings)  # the bucket, as `migrate` makes it
     async with build_video_service(settings) as service:
         yield port_of(service)
 

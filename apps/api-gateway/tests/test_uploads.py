@@ -1,9 +1,8 @@
-"""The streamed upload against an in-memory stand-in for the video service's upload patterns
-(pure logic: the parser, chunking, limits and aborts)."""
+"""The streamed upload against in-memory stand-ins for the video service's upload grants and
+the object store (pure logic: the parser, parts, limits and aborts)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,24 +13,31 @@ from vidmesh_api_gateway.errors import BadRequest, PayloadTooLarge, UnsupportedM
 from vidmesh_api_gateway.uploads import UploadStream, multipart_boundary
 
 MultipartBuilder = Callable[..., tuple[bytes, str]]
+PART = contract.MIN_PART_SIZE
 
 
-class RecordingSink:
-    """Keeps what an upload sends, as the video service would."""
+class RecordingGrants:
+    """Grants as the video service would: one PUT for a small file of known size, a multipart
+    upload of PART-byte parts otherwise."""
 
     def __init__(self) -> None:
         self.started: list[contract.UploadStart] = []
-        self.chunks: list[contract.UploadChunk] = []
+        self.part_requests: list[int] = []
         self.finished: list[contract.UploadFinish] = []
         self.aborted: list[str] = []
 
-    async def upload_start(self, start: contract.UploadStart) -> contract.UploadTicket:
+    async def upload_start(self, start: contract.UploadStart) -> contract.UploadGrant:
         self.started.append(start)
-        return contract.UploadTicket(upload_id="u1")
+        parts = []
+        if start.size is not None and start.size <= PART:
+            parts = [contract.PartUrl(number=1, url="store://u1/whole")]
+        return contract.UploadGrant(
+            upload_id="u1", part_size=PART, parts=parts, expires_at=datetime.now(UTC)
+        )
 
-    async def upload_chunk(self, chunk: contract.UploadChunk) -> contract.UploadProgress:
-        self.chunks.append(chunk)
-        return contract.UploadProgress(received=chunk.offset + len(self.decode(chunk)))
+    async def upload_part(self, request: contract.PartRequest) -> contract.PartUrl:
+        self.part_requests.append(request.number)
+        return contract.PartUrl(number=request.number, url=f"store://u1/{request.number}")
 
     async def upload_finish(self, finish: contract.UploadFinish) -> contract.Video:
         self.finished.append(finish)
@@ -39,26 +45,38 @@ class RecordingSink:
             id="v1",
             title=finish.title,
             mimetype="video/mp4",
-            size=len(self.received()),
+            size=0,
             user_id="user-1",
             filename="clip.mp4",
             etag="e",
             created_at=datetime.now(UTC),
         )
 
-    async def upload_abort(self, ticket: contract.UploadTicket) -> None:
-        self.aborted.append(ticket.upload_id)
+    async def upload_abort(self, lookup: contract.UploadLookup) -> None:
+        self.aborted.append(lookup.upload_id)
 
-    @staticmethod
-    def decode(chunk: contract.UploadChunk) -> bytes:
-        return base64.b64decode(chunk.data)
+
+class RecordingStore:
+    """Keeps each PUT, in order."""
+
+    def __init__(self) -> None:
+        self.puts: list[tuple[str, bytes]] = []
+
+    async def put(self, url: str, data: bytes | bytearray | memoryview) -> None:
+        self.puts.append((url, bytes(data)))
 
     def received(self) -> bytes:
-        return b"".join(self.decode(chunk) for chunk in self.chunks)
+        return b"".join(data for _, data in self.puts)
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.grants = RecordingGrants()
+        self.store = RecordingStore()
 
 
 async def run_upload(
-    sink: RecordingSink,
+    sink: Recording,
     body: bytes,
     content_type: str,
     *,
@@ -66,7 +84,11 @@ async def run_upload(
     max_bytes: int = 10**8,
 ) -> contract.Video:
     upload = UploadStream(
-        sink, user_id="user-1", boundary=multipart_boundary(content_type), max_bytes=max_bytes
+        sink.grants,
+        sink.store,
+        user_id="user-1",
+        boundary=multipart_boundary(content_type),
+        max_bytes=max_bytes,
     )
     try:
         for at in range(0, len(body), piece):
@@ -77,77 +99,100 @@ async def run_upload(
         raise
 
 
-async def test_upload_forwards_the_file_in_chunks_of_at_most_chunk_size(
+async def test_a_small_file_is_one_put_of_a_declared_size(
     multipart: MultipartBuilder, mp4_head: bytes
 ) -> None:
-    video = mp4_head + bytes(range(256)) * 3000  # about 3 chunks
+    video = mp4_head + bytes(range(256)) * 3000
     body, content_type = multipart(("title", b"My clip"), ("video", video, "clip.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     created = await run_upload(sink, body, content_type, piece=10_000)
     assert created.title == "My clip"
-    assert sink.received() == video
-    assert all(len(sink.decode(chunk)) <= contract.CHUNK_SIZE for chunk in sink.chunks)
-    assert [chunk.offset for chunk in sink.chunks] == [
-        i * contract.CHUNK_SIZE for i in range(len(sink.chunks))
-    ]
-    assert sink.started == [contract.UploadStart(user_id="user-1", filename="clip.mp4")]
-    assert sink.finished == [contract.UploadFinish(upload_id="u1", title="My clip")]
+    assert sink.store.puts == [("store://u1/whole", video)]
+    start = contract.UploadStart(user_id="user-1", filename="clip.mp4", size=len(video))
+    assert sink.grants.started == [start]
+    finish = contract.UploadFinish(upload_id="u1", user_id="user-1", title="My clip")
+    assert sink.grants.finished == [finish]
+
+
+async def test_a_large_file_is_put_part_by_part(
+    multipart: MultipartBuilder, mp4_head: bytes
+) -> None:
+    video = mp4_head + b"\x01" * (2 * PART + 1000)
+    body, content_type = multipart(("title", b"Large"), ("video", video, "big.mp4"))
+    sink = Recording()
+    await run_upload(sink, body, content_type, piece=65536)
+    assert sink.grants.started[0].size is None  # not known when the upload had to start
+    assert [url for url, _ in sink.store.puts] == ["store://u1/1", "store://u1/2", "store://u1/3"]
+    assert [len(data) for _, data in sink.store.puts] == [PART, PART, len(video) - 2 * PART]
+    assert sink.store.received() == video
 
 
 async def test_title_may_follow_the_file(multipart: MultipartBuilder, webm_head: bytes) -> None:
     body, content_type = multipart(("video", webm_head + b"x" * 100, "a.webm"), ("title", b"Late"))
-    sink = RecordingSink()
+    sink = Recording()
     created = await run_upload(sink, body, content_type, piece=7)
     assert created.title == "Late"
-    assert sink.received() == webm_head + b"x" * 100
+    assert sink.store.received() == webm_head + b"x" * 100
 
 
 async def test_file_that_is_not_a_video_is_refused_before_anything_is_sent(
     multipart: MultipartBuilder,
 ) -> None:
     body, content_type = multipart(("title", b"Text"), ("video", b"just text " * 100, "a.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(UnsupportedMediaType):
         await run_upload(sink, body, content_type)
-    assert sink.started == []
-    assert sink.chunks == []
+    assert sink.grants.started == []
+    assert sink.store.puts == []
 
 
-async def test_file_past_the_limit_is_refused_and_the_upload_dropped(
+async def test_file_past_the_limit_is_refused_before_it_is_stored(
     multipart: MultipartBuilder, mp4_head: bytes
 ) -> None:
-    video = mp4_head + b"\x00" * (3 * contract.CHUNK_SIZE)
+    video = mp4_head + b"\x00" * 3000
     body, content_type = multipart(("title", b"Big"), ("video", video, "big.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(PayloadTooLarge):
-        await run_upload(sink, body, content_type, piece=65536, max_bytes=2 * contract.CHUNK_SIZE)
-    assert sink.aborted == ["u1"]
-    assert sink.finished == []
-    assert len(sink.received()) <= 2 * contract.CHUNK_SIZE
+        await run_upload(sink, body, content_type, piece=1000, max_bytes=2000)
+    assert sink.store.puts == []
+    assert sink.grants.finished == []
+
+
+async def test_a_large_file_past_the_limit_is_refused_and_the_upload_dropped(
+    multipart: MultipartBuilder, mp4_head: bytes
+) -> None:
+    video = mp4_head + b"\x00" * (2 * PART)
+    body, content_type = multipart(("title", b"Big"), ("video", video, "big.mp4"))
+    sink = Recording()
+    with pytest.raises(PayloadTooLarge):
+        await run_upload(sink, body, content_type, piece=65536, max_bytes=PART + 200_000)
+    assert sink.grants.aborted == ["u1"]
+    assert sink.grants.finished == []
+    assert len(sink.store.received()) <= PART
 
 
 async def test_upload_without_a_title_is_refused_and_dropped(
     multipart: MultipartBuilder, mp4_head: bytes
 ) -> None:
     body, content_type = multipart(("video", mp4_head * 4, "a.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(BadRequest, match="title"):
         await run_upload(sink, body, content_type)
-    assert sink.aborted == ["u1"]
+    assert sink.grants.aborted == ["u1"]
 
 
 async def test_upload_without_a_file_is_refused(multipart: MultipartBuilder) -> None:
     body, content_type = multipart(("title", b"Nothing"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(BadRequest, match="'video' file is required"):
         await run_upload(sink, body, content_type)
-    assert sink.started == []
+    assert sink.grants.started == []
 
 
 async def test_empty_file_is_refused(multipart: MultipartBuilder) -> None:
     body, content_type = multipart(("title", b"Empty"), ("video", b"", "a.mp4"))
     with pytest.raises(BadRequest, match="empty"):
-        await run_upload(RecordingSink(), body, content_type)
+        await run_upload(Recording(), body, content_type)
 
 
 @pytest.mark.parametrize("title", [b"x", b"y" * 101, b"\xff\xfe"])
@@ -155,38 +200,38 @@ async def test_title_out_of_bounds_is_refused_before_the_file_is_sent(
     multipart: MultipartBuilder, mp4_head: bytes, title: bytes
 ) -> None:
     body, content_type = multipart(("title", title), ("video", mp4_head * 4, "a.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(BadRequest, match="title"):
         await run_upload(sink, body, content_type)
-    assert sink.finished == []
+    assert sink.grants.finished == []
 
 
 async def test_second_file_part_is_refused(multipart: MultipartBuilder, mp4_head: bytes) -> None:
     body, content_type = multipart(
         ("title", b"Two"), ("video", mp4_head * 2, "a.mp4"), ("video", mp4_head * 2, "b.mp4")
     )
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(BadRequest, match="Only one"):
         await run_upload(sink, body, content_type, piece=40)
-    assert sink.aborted == ["u1"]
-    assert sink.finished == []
+    assert sink.grants.aborted == ["u1"]
+    assert sink.grants.finished == []
 
 
-async def test_truncated_body_is_refused_and_dropped(
+async def test_truncated_body_is_refused_and_nothing_stored(
     multipart: MultipartBuilder, mp4_head: bytes
 ) -> None:
     body, content_type = multipart(("title", b"Cut"), ("video", mp4_head * 100, "a.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     with pytest.raises(BadRequest, match="Incomplete"):
         await run_upload(sink, body[: len(body) // 2], content_type)
-    assert sink.aborted == ["u1"]
+    assert sink.store.puts == []  # a small file is stored only once it has all arrived
 
 
 async def test_file_name_loses_any_path(multipart: MultipartBuilder, mp4_head: bytes) -> None:
     body, content_type = multipart(("title", b"Path"), ("video", mp4_head, "C:\\Users\\a\\b.mp4"))
-    sink = RecordingSink()
+    sink = Recording()
     await run_upload(sink, body, content_type)
-    assert sink.started[0].filename == "b.mp4"
+    assert sink.grants.started[0].filename == "b.mp4"
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from vidmesh.contracts.events import VIDEO_DOWNLOADED
 from vidmesh.kit.db import Database
 
-from vidmesh_video.models import Outbox
+from vidmesh_video.models import Outbox, Upload
 from vidmesh_video.repository import VideoRepository
 
 
@@ -67,12 +67,51 @@ async def test_videos_fetches_several_ids_at_once(database: Database) -> None:
     assert sorted(video.id for video in found) == sorted(ids)
 
 
-async def test_only_uploads_idle_since_the_cutoff_are_listed(database: Database) -> None:
-    repository, upload_id = VideoRepository(), uuid.uuid4()
+async def create_upload(database: Database, user_id: str = "u") -> uuid.UUID:
+    upload_id = uuid.uuid4()
     async with database.transaction() as session:
-        await repository.create_upload(session, upload_id=upload_id, user_id="u", filename="f")
+        await VideoRepository().create_upload(
+            session,
+            upload_id=upload_id,
+            user_id=user_id,
+            filename="f",
+            size=None,
+            part_size=5 * 1024 * 1024,
+            store_upload_id="store-upload-1",
+        )
+    return upload_id
+
+
+async def test_only_uploads_idle_since_the_cutoff_are_listed(database: Database) -> None:
+    repository, upload_id = VideoRepository(), await create_upload(database)
     async with database.transaction() as session:
         hour_ago = datetime.now(UTC) - timedelta(hours=1)
-        assert upload_id not in await repository.idle_uploads(session, before=hour_ago)
+        idle = await repository.idle_uploads(session, before=hour_ago)
+        assert upload_id not in [upload.id for upload in idle]
         soon = datetime.now(UTC) + timedelta(seconds=1)
-        assert upload_id in await repository.idle_uploads(session, before=soon, limit=10_000)
+        idle = await repository.idle_uploads(session, before=soon, limit=10_000)
+        assert upload_id in [upload.id for upload in idle]
+
+
+async def test_an_upload_is_found_for_its_owner_only(database: Database) -> None:
+    repository, upload_id = VideoRepository(), await create_upload(database, user_id="owner")
+    async with database.autocommit() as session:
+        found = await repository.upload(session, upload_id, user_id="owner")
+        assert found is not None
+        assert (found.store_upload_id, found.size) == ("store-upload-1", None)
+        assert await repository.upload(session, upload_id, user_id="other") is None
+
+
+async def test_touching_an_upload_keeps_it_from_the_sweeper(database: Database) -> None:
+    repository, upload_id = VideoRepository(), await create_upload(database)
+    async with database.autocommit() as session:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(updated_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+        await repository.touch_upload(session, upload_id)
+    async with database.transaction() as session:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        idle = await repository.idle_uploads(session, before=hour_ago, limit=10_000)
+        assert upload_id not in [upload.id for upload in idle]

@@ -7,7 +7,6 @@ off-contract gives a 502 here instead of a confusing error deeper in a route.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -91,31 +90,36 @@ class VideoClient(ServiceClient):
         answer = await self.pool.send(pattern, query.to_wire())
         return _parse(video_contract.VideoPage, answer, pattern)
 
-    async def upload_start(self, start: video_contract.UploadStart) -> video_contract.UploadTicket:
+    async def grant_read(self, request: video_contract.ReadRequest) -> video_contract.ReadGrant:
+        """The video and a URL to read it from the store; a whole read counts a download."""
+        pattern = video_contract.GRANT_READ
+        answer = await self.pool.send(pattern, request.to_wire())
+        return _parse(video_contract.ReadGrant, answer, pattern)
+
+    async def upload_start(self, start: video_contract.UploadStart) -> video_contract.UploadGrant:
         pattern = video_contract.UPLOAD_START
         answer = await self.pool.send(pattern, start.to_wire())
-        return _parse(video_contract.UploadTicket, answer, pattern)
+        return _parse(video_contract.UploadGrant, answer, pattern)
 
-    async def upload_chunk(
-        self, chunk: video_contract.UploadChunk
-    ) -> video_contract.UploadProgress:
-        pattern = video_contract.UPLOAD_CHUNK
-        answer = await self.pool.send(pattern, chunk.to_wire())
-        return _parse(video_contract.UploadProgress, answer, pattern)
+    async def upload_part(self, request: video_contract.PartRequest) -> video_contract.PartUrl:
+        pattern = video_contract.UPLOAD_PART
+        answer = await self.pool.send(pattern, request.to_wire())
+        return _parse(video_contract.PartUrl, answer, pattern)
+
+    async def upload_status(
+        self, lookup: video_contract.UploadLookup
+    ) -> video_contract.UploadStatus:
+        pattern = video_contract.UPLOAD_STATUS
+        answer = await self.pool.send(pattern, lookup.to_wire())
+        return _parse(video_contract.UploadStatus, answer, pattern)
 
     async def upload_finish(self, finish: video_contract.UploadFinish) -> video_contract.Video:
         pattern = video_contract.UPLOAD_FINISH
         answer = await self.pool.send(pattern, finish.to_wire())
         return _parse(video_contract.Video, answer, pattern)
 
-    async def upload_abort(self, ticket: video_contract.UploadTicket) -> None:
-        await self.pool.send(video_contract.UPLOAD_ABORT, ticket.to_wire())
-
-    async def read(self, request: video_contract.ReadRange) -> AsyncIterator[video_contract.Chunk]:
-        """The chunks of ``[start, end)``; the service buffers at most this range for us."""
-        pattern = video_contract.READ
-        async for item in self.pool.stream(pattern, request.to_wire()):
-            yield _parse(video_contract.Chunk, item, pattern)
+    async def upload_abort(self, lookup: video_contract.UploadLookup) -> None:
+        await self.pool.send(video_contract.UPLOAD_ABORT, lookup.to_wire())
 
 
 class AnalyticsClient(ServiceClient):

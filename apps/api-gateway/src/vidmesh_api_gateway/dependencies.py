@@ -19,17 +19,20 @@ from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, Vi
 from vidmesh_api_gateway.errors import Unauthorized
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
 from vidmesh_api_gateway.settings import Settings
+from vidmesh_api_gateway.store import StoreClient
 
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
-    """What the routes use: settings, the database, the token codec and sessions, clients."""
+    """What the routes use: settings, the database, the token codec and sessions, clients of
+    the services and of the object store."""
 
     settings: Settings
     database: Database
     codec: TokenCodec
     sessions: RefreshSessions
     clients: Clients
+    store: StoreClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +71,17 @@ async def get_analytics_client(gateway: GatewayDep) -> AnalyticsClient:
     return gateway.clients.analytics
 
 
+async def get_store(gateway: GatewayDep) -> StoreClient:
+    return gateway.store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionsDep = Annotated[RefreshSessions, Depends(get_sessions)]
 UserClientDep = Annotated[UserClient, Depends(get_user_client)]
 VideoClientDep = Annotated[VideoClient, Depends(get_video_client)]
 AnalyticsClientDep = Annotated[AnalyticsClient, Depends(get_analytics_client)]
+StoreDep = Annotated[StoreClient, Depends(get_store)]
 
 # Two schemes, so /docs shows which token each route wants. auto_error=False: a missing or
 # malformed header is our 401 in the one error shape, not FastAPI's.

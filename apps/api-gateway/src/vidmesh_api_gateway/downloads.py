@@ -1,46 +1,22 @@
-"""Serving a video's bytes: Range (RFC 9110 14), ETag validators, Content-Disposition
-(RFC 6266), and the body read from the video service one bounded window at a time."""
+"""Serving a video's bytes: Range (RFC 9110 14), ETag validators and Content-Disposition
+(RFC 6266). The bytes come from the object store (``store.py``); what range a request wants is
+read here, and the video service, which knows the size, resolves it (and counts whole reads)."""
 
 from __future__ import annotations
 
-import binascii
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Final
 from urllib.parse import quote
 
-import pybase64
 from vidmesh.contracts import video as contract
-
-from vidmesh_api_gateway.clients import VideoClient
-from vidmesh_api_gateway.errors import BadGateway, RangeNotSatisfiable
-
-READ_WINDOW: Final = 1024 * 1024
-"""Bytes asked of the video service per ``read``: what the gateway holds for one slow client."""
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-@dataclass(frozen=True, slots=True)
-class ByteRange:
-    start: int
-    end: int
-    """One past the last byte."""
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-    def content_range(self, size: int) -> str:
-        return f"bytes {self.start}-{self.end - 1}/{size}"
-
-
-def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """The one range a ``Range`` header asks of ``size`` bytes; None to send them all.
+def parse_range(header: str | None) -> contract.ByteRange | None:
+    """The one range a ``Range`` header asks for; None to send the whole video.
 
     A header we do not serve as a range (another unit, several ranges, bad syntax) is ignored,
-    as RFC 9110 allows; a valid range that starts past the end raises :class:`RangeNotSatisfiable`.
+    as RFC 9110 allows; whether the range holds any byte is for the video's size to say.
     """
     if header is None:
         return None
@@ -48,20 +24,15 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if match is None:
         return None
     first, last = match.groups()
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable(size)
-        return ByteRange(max(size - suffix, 0), size)
-    start = int(first)
-    if last and int(last) < start:
+    if not first and not last:
+        return None
+    if first and last and int(last) < int(first):
         return None  # invalid syntax: ignored
-    if start >= size:
-        raise RangeNotSatisfiable(size)
-    end = min(int(last) + 1, size) if last else size
-    return ByteRange(start, end)
+    return contract.ByteRange(first=int(first) if first else None, last=int(last) if last else None)
+
+
+def content_range(start: int, end: int, size: int) -> str:
+    return f"bytes {start}-{end - 1}/{size}"
 
 
 def quoted_etag(etag: str) -> str:
@@ -93,25 +64,3 @@ def content_disposition(filename: str) -> str:
     if fallback != printable:
         header += f"; filename*=UTF-8''{quote(printable, safe='')}"
     return header
-
-
-async def read_body(
-    videos: VideoClient, video_id: str, span: ByteRange, *, user_id: str
-) -> AsyncIterator[bytes]:
-    """The bytes of ``span``, one ``read`` call per :data:`READ_WINDOW`. The first window of
-    a read from byte 0 is what the video service counts as a download."""
-    for start in range(span.start, span.end, READ_WINDOW):
-        window = contract.ReadRange(
-            id=video_id, start=start, end=min(start + READ_WINDOW, span.end), user_id=user_id
-        )
-        async for chunk in videos.read(window):
-            yield _decoded(chunk)
-
-
-def _decoded(chunk: contract.Chunk) -> bytes:
-    # validate=True is pybase64's fast path (a SIMD decoder), and a chunk that is not base64
-    # is the video service answering off-contract, not bytes to drop silently.
-    try:
-        return pybase64.b64decode(chunk.data, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadGateway("Unexpected answer to read: data is not base64") from None

@@ -1,9 +1,10 @@
 """The gateway's errors and the one JSON error shape, ``{"statusCode", "message", "error"}``
 (Nest's), for everything: validation, HTTP, remote, transport and unexpected errors.
 
-A remote service's structured 4xx passes through with its message; its 5xx, or an answer that
-is not the contract's, is our upstream's fault (502); unreachable is 503; too slow is 504. No
-stack trace ever reaches a client.
+A remote service's structured 4xx passes through with its message, and so does its 503 (the
+object store behind it is down: worth a retry); its other 5xx, or an answer that is not the
+contract's, is our upstream's fault (502); unreachable is 503; too slow is 504. No stack trace
+ever reaches a client.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class BadGateway(GatewayError):
     default_message = "Bad gateway"
 
 
+class StoreUnavailable(GatewayError):
+    """The object store did not answer the gateway (or failed mid-transfer)."""
+
+    status_code = 503
+    default_message = "The video store is unavailable"
+
+
 def error_response(
     status_code: int, message: Any, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -95,7 +103,7 @@ def validation_messages(errors: Sequence[Any]) -> list[str]:
 
 def remote_error_response(error: RemoteError) -> JSONResponse:
     status = error.status_code
-    if status is not None and 400 <= status < 500:
+    if status is not None and (400 <= status < 500 or status == 503):
         return error_response(status, _remote_message(error))
     logger.warning("remote_error", pattern=error.pattern, error=error.error)
     return error_response(502, "Bad gateway")

@@ -16,9 +16,10 @@ from vidmesh.transport.asgi import AsgiTransport
 from vidmesh_api_gateway.clients import Clients
 from vidmesh_api_gateway.dependencies import Gateway
 from vidmesh_api_gateway.errors import install_error_handlers
-from vidmesh_api_gateway.routes import analytics, auth, health, videos
+from vidmesh_api_gateway.routes import analytics, auth, health, uploads, videos
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec
 from vidmesh_api_gateway.settings import Settings
+from vidmesh_api_gateway.store import StoreClient
 
 SERVICE_NAME: Final = "api-gateway"
 TITLE: Final = "vidmesh API"
@@ -45,6 +46,7 @@ def build_gateway(settings: Settings) -> Gateway:
         codec=codec,
         sessions=RefreshSessions(database, codec),
         clients=Clients.from_settings(settings),
+        store=StoreClient(connections=settings.store_connections, timeout=settings.store_timeout),
     )
 
 
@@ -57,7 +59,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     install_error_handlers(app)
-    for module in (auth, videos, analytics, health):
+    for module in (auth, uploads, videos, analytics, health):
         app.include_router(module.router)
     return app
 
@@ -81,6 +83,7 @@ def build_service(settings: Settings) -> Microservice:
             yield
         finally:
             await gateway.clients.close()
+            await gateway.store.close()
             await gateway.database.close()
 
     return Microservice(

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from vidmesh.contracts.user import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
+from vidmesh.contracts.video import MAX_TITLE_LENGTH, MIN_TITLE_LENGTH
 
 MIN_PASSWORD_LENGTH: Final = 10
 PASSWORD_SPECIALS: Final = "!@#$%^&*"
@@ -81,6 +82,56 @@ class SignupResponse(TokenPairResponse):
 class VideoCreated(PublicModel):
     id: str
     title: str
+
+
+class PlaybackUrl(PublicModel):
+    """A presigned URL a browser's ``<video src>`` or a CDN fetches with no headers at all."""
+
+    url: str
+    expires_at: datetime
+
+
+class UploadRequest(RequestModel):
+    """A direct upload: the client PUTs each part straight to the store."""
+
+    filename: str = Field(min_length=1, max_length=255, examples=["holiday.mp4"])
+    size: int = Field(ge=1, examples=[52_428_800])
+
+
+class UploadPart(PublicModel):
+    number: int
+    url: str
+
+
+class UploadCreated(PublicModel):
+    upload_id: str
+    part_size: int
+    parts: list[UploadPart]
+    expires_at: datetime
+
+
+class ArrivedPart(PublicModel):
+    number: int
+    size: int
+    etag: str
+
+
+class UploadState(PublicModel):
+    """What a client needs to resume: the parts that arrived, fresh URLs for the rest."""
+
+    upload_id: str
+    filename: str
+    size: int | None
+    part_size: int
+    parts: list[ArrivedPart]
+    missing: list[UploadPart]
+    expires_at: datetime
+
+
+class UploadComplete(RequestModel):
+    title: str = Field(
+        min_length=MIN_TITLE_LENGTH, max_length=MAX_TITLE_LENGTH, examples=["My first video"]
+    )
 
 
 class VideoMetadata(PublicModel):

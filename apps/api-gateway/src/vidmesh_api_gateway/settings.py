@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     """TCP connections to each service."""
     request_timeout: float = Field(default=10.0, gt=0)
     """Seconds a call to a service (or one item of a streamed answer) may take."""
+    store_connections: int = Field(default=256, ge=1)
+    """Connections to the object store kept at most (downloads and upload parts)."""
+    store_timeout: float = Field(default=15.0, gt=0)
+    """Seconds the object store may take to connect or to send the next bytes."""
     access_log: bool = False
     """uvicorn's line per request. Off by default: formatting and writing it cost about a tenth
     of the gateway's CPU per request; errors and domain events are logged either way."""

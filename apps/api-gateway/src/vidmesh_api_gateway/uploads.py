@@ -1,21 +1,23 @@
-"""A multipart upload streamed to the video service as it arrives.
+"""A multipart form upload streamed into the object store as it arrives.
 
 python-multipart's parser calls back synchronously for each piece of the body; the callbacks
-only collect bytes, and :meth:`UploadStream.feed` then forwards whole chunks, awaiting each
-answer, so a slow video service slows the reading of the request (backpressure). At most one
-chunk plus one read of the body is held in memory.
+only collect the file's bytes, and :meth:`UploadStream.feed` then PUTs each whole part to a
+URL the video service granted, awaiting each, so a slow store slows the reading of the
+request (backpressure). A file that ends within :data:`~vidmesh.contracts.video.MIN_PART_SIZE`
+is one PUT; a bigger one a multipart upload of the service's part size. At most one part plus
+one read of the body is held in memory per upload; the bytes never cross the video service.
 """
 
 from __future__ import annotations
 
 from typing import Final, Protocol
 
-import pybase64
 import structlog
 from pydantic import ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from vidmesh.contracts import video as contract
+from vidmesh.contracts.media import SNIFF_BYTES, sniff_video
 from vidmesh.transport import TransportError
 
 from vidmesh_api_gateway.errors import (
@@ -24,7 +26,6 @@ from vidmesh_api_gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from vidmesh_api_gateway.sniffing import SNIFF_BYTES, sniff_video
 
 logger = structlog.get_logger("vidmesh_api_gateway.uploads")
 
@@ -37,16 +38,22 @@ MULTIPART_OVERHEAD: Final = 64 * 1024
 """Room for boundaries, part headers and the title beyond the file's own bytes."""
 
 
-class UploadSink(Protocol):
-    """The video service's upload patterns (the VideoClient; a fake in unit tests)."""
+class UploadGrants(Protocol):
+    """The video service's upload patterns (the VideoClient)."""
 
-    async def upload_start(self, start: contract.UploadStart) -> contract.UploadTicket: ...
+    async def upload_start(self, start: contract.UploadStart) -> contract.UploadGrant: ...
 
-    async def upload_chunk(self, chunk: contract.UploadChunk) -> contract.UploadProgress: ...
+    async def upload_part(self, request: contract.PartRequest) -> contract.PartUrl: ...
 
     async def upload_finish(self, finish: contract.UploadFinish) -> contract.Video: ...
 
-    async def upload_abort(self, ticket: contract.UploadTicket) -> None: ...
+    async def upload_abort(self, lookup: contract.UploadLookup) -> None: ...
+
+
+class PartWriter(Protocol):
+    """Where the parts go: the object store, through the granted URLs (``StoreClient``)."""
+
+    async def put(self, url: str, data: bytes | bytearray | memoryview) -> None: ...
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
@@ -60,14 +67,25 @@ def multipart_boundary(content_type: str | None) -> bytes:
 
 class UploadStream:
     """One upload: :meth:`feed` each piece of the body, then :meth:`finish`; on any failure
-    :meth:`abort` (the route does) so the video service drops what it received."""
+    :meth:`abort` (the route does) so the video service drops what was stored."""
 
-    def __init__(self, sink: UploadSink, *, user_id: str, boundary: bytes, max_bytes: int) -> None:
-        self.sink = sink
+    def __init__(
+        self,
+        grants: UploadGrants,
+        store: PartWriter,
+        *,
+        user_id: str,
+        boundary: bytes,
+        max_bytes: int,
+    ) -> None:
+        self.grants = grants
+        self.store = store
         self.user_id = user_id
         self.max_bytes = max_bytes
-        self.ticket: contract.UploadTicket | None = None
+        self.grant: contract.UploadGrant | None = None
         self.sent = 0
+        self._parts_sent = 0
+        self._sniffed = False
         self._parser = MultipartParser(
             boundary,
             callbacks={
@@ -113,20 +131,24 @@ class UploadStream:
         if title is None:
             raise BadRequest(f"The {TITLE_FIELD!r} field is required")
         await self._forward()
-        assert self.ticket is not None  # the file part ended, so _forward started the upload
-        return await self.sink.upload_finish(
-            contract.UploadFinish(upload_id=self.ticket.upload_id, title=title)
+        assert self.grant is not None  # the file part ended, so _forward started the upload
+        finish = contract.UploadFinish(
+            upload_id=self.grant.upload_id, user_id=self.user_id, title=title
         )
+        video = await self.grants.upload_finish(finish)
+        self.grant = None  # a video now: nothing left to abort
+        return video
 
     async def abort(self) -> None:
         """Tell the video service to drop the upload, if one was started (never raises)."""
-        if self.ticket is None:
+        if self.grant is None:
             return
-        ticket, self.ticket = self.ticket, None
+        grant, self.grant = self.grant, None
+        lookup = contract.UploadLookup(upload_id=grant.upload_id, user_id=self.user_id)
         try:
-            await self.sink.upload_abort(ticket)
+            await self.grants.upload_abort(lookup)
         except (TransportError, GatewayError) as error:
-            logger.warning("upload_abort_failed", upload_id=ticket.upload_id, error=str(error))
+            logger.warning("upload_abort_failed", upload_id=grant.upload_id, error=str(error))
 
     def title(self) -> str | None:
         """The validated title, once its part has ended; None if it has not come (yet)."""
@@ -134,7 +156,7 @@ class UploadStream:
             return None
         try:
             title = self._title.decode()
-            contract.UploadFinish(upload_id="-", title=title)
+            contract.UploadFinish(upload_id="-", user_id="-", title=title)
         except (UnicodeDecodeError, ValidationError):
             raise BadRequest(
                 f"title must be {contract.MIN_TITLE_LENGTH} to {contract.MAX_TITLE_LENGTH} "
@@ -145,30 +167,46 @@ class UploadStream:
     async def _forward(self) -> None:
         if self._filename is None:
             return
-        if self.ticket is None:
-            if len(self._file) < SNIFF_BYTES and not self._file_done:
+        if not self._sniffed and (len(self._file) >= SNIFF_BYTES or self._file_done):
+            self._sniff()  # a wrong type is refused while the body still streams in
+        if self.grant is None:
+            if not self._file_done and len(self._file) <= contract.MIN_PART_SIZE:
                 return
             await self._start()
-        assert self.ticket is not None
-        while len(self._file) >= contract.CHUNK_SIZE or (self._file_done and self._file):
-            with memoryview(self._file) as view:  # one copy of the piece, not two
-                piece = bytes(view[: contract.CHUNK_SIZE])
-            del self._file[: contract.CHUNK_SIZE]
-            chunk = contract.UploadChunk(
-                upload_id=self.ticket.upload_id,
-                offset=self.sent,
-                data=pybase64.b64encode_as_string(piece),
-            )
-            await self.sink.upload_chunk(chunk)
-            self.sent += len(piece)
+        assert self.grant is not None
+        part_size = self.grant.part_size
+        while len(self._file) >= part_size or (self._file_done and self._file):
+            with memoryview(self._file) as view:  # one copy of the part, not two
+                part = bytes(view[:part_size])
+            del self._file[:part_size]
+            await self.store.put(await self._part_url(self._parts_sent + 1), part)
+            self._parts_sent += 1
+            self.sent += len(part)
 
-    async def _start(self) -> None:
+    def _sniff(self) -> None:
         if not self._file:
             raise BadRequest(f"The {FILE_FIELD!r} file is empty")
         if sniff_video(bytes(self._file[:SNIFF_BYTES])) is None:
             raise UnsupportedMediaType()
-        start = contract.UploadStart(user_id=self.user_id, filename=self._filename or "video")
-        self.ticket = await self.sink.upload_start(start)
+        self._sniffed = True
+
+    async def _start(self) -> None:
+        """One PUT when the whole file is here and fits a part; else a multipart upload."""
+        size = len(self._file) if self._file_done else None
+        start = contract.UploadStart(
+            user_id=self.user_id, filename=self._filename or "video", size=size
+        )
+        self.grant = await self.grants.upload_start(start)
+
+    async def _part_url(self, number: int) -> str:
+        assert self.grant is not None
+        granted = {part.number: part.url for part in self.grant.parts}
+        if number in granted:
+            return granted[number]
+        request = contract.PartRequest(
+            upload_id=self.grant.upload_id, user_id=self.user_id, number=number
+        )
+        return (await self.grants.upload_part(request)).url
 
     # -- python-multipart callbacks (synchronous: collect only) --------------------------------
 

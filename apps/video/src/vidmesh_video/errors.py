@@ -16,7 +16,7 @@ class InvalidVideoId(VideoError):
 
 
 class InvalidVideoData(VideoError):
-    """Bytes that cannot be decoded: bad base64, a Buffer value outside 0-255, a huge chunk."""
+    """Bytes that cannot be decoded: a Buffer value outside 0-255."""
 
     status_code = 400
     default_message = "Invalid video data"
@@ -32,11 +32,6 @@ class UploadNotFound(VideoError):
     default_message = "Upload not found"
 
 
-class UploadOutOfOrder(VideoError):
-    status_code = 409
-    default_message = "Chunk offset does not match the bytes received"
-
-
 class UploadTooLarge(VideoError):
     status_code = 413
     default_message = "Video too large"
@@ -50,3 +45,17 @@ class UnsupportedVideoType(VideoError):
 class RangeNotSatisfiable(VideoError):
     status_code = 416
     default_message = "Range not satisfiable"
+
+
+class UploadIncomplete(VideoError):
+    """Finishing an upload whose declared parts are not all in the store."""
+
+    status_code = 409
+    default_message = "Not every part of the upload has arrived"
+
+
+class StoreUnavailable(VideoError):
+    """The object store did not answer (or failed): worth retrying later."""
+
+    status_code = 503
+    default_message = "The video store is unavailable"

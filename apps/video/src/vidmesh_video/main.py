@@ -1,5 +1,5 @@
-"""The composition root: settings -> database -> repository, storage, relay -> handlers ->
-Microservice."""
+"""The composition root: settings -> database, object store -> repository, relay -> handlers
+and uploads -> Microservice."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from vidmesh.transport import Microservice, ServerOptions, TcpServer
 
 from vidmesh_video.handlers import VideoHandlers, build_router
 from vidmesh_video.models import Outbox
+from vidmesh_video.objectstore import ObjectStore
 from vidmesh_video.repository import VideoRepository
 from vidmesh_video.settings import MiB, Settings
-from vidmesh_video.storage import PostgresStorage
+from vidmesh_video.uploads import Uploads
 
 SERVICE = "video"
-SWEEP_INTERVAL = 300.0
-"""Seconds between sweeps of idle uploads."""
 
 logger = structlog.get_logger("vidmesh_video")
 
@@ -57,35 +56,51 @@ def build_service(settings: Settings) -> Microservice:
         retention=timedelta(days=settings.outbox_retention_days),
         client_id=f"vidmesh-{SERVICE}",
     )
+    store = ObjectStore(settings)
+    videos = VideoRepository()
     handlers = VideoHandlers(
         database,
-        VideoRepository(),
-        PostgresStorage(database),
-        max_upload_bytes=settings.max_upload_bytes,
+        videos,
+        store,
         max_buffer_bytes=settings.max_buffer_bytes,
+        read_url_ttl=timedelta(seconds=settings.read_url_ttl),
+        playback_url_ttl=timedelta(seconds=settings.playback_url_ttl),
         on_event=relay.wake,
     )
-    router = build_router(handlers)
+    uploads = Uploads(
+        database,
+        videos,
+        store,
+        max_upload_bytes=settings.max_upload_bytes,
+        part_size=settings.s3_part_size,
+        url_ttl=timedelta(seconds=settings.upload_url_ttl),
+    )
+    router = build_router(handlers, uploads)
 
     async def broker() -> bool:
         return await broker_reachable(settings.kafka_bootstrap)
 
-    router.include_router(health_router(SERVICE, {"database": database.ping, "broker": broker}))
+    checks = {"database": database.ping, "broker": broker, "store": store.ping}
+    router.include_router(health_router(SERVICE, checks))
     idle_for = timedelta(seconds=settings.upload_idle_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(service: Microservice) -> AsyncIterator[None]:
-        await relay.start()
-        sweeper = asyncio.create_task(_sweep_forever(handlers, idle_for), name="upload-sweeper")
-        try:
-            yield
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            await relay.stop()
-            await relay_database.close()
-            await database.close()
+        async with store:
+            await relay.start()
+            sweeper = asyncio.create_task(
+                _sweep_forever(uploads, idle_for, settings.upload_sweep_interval),
+                name="upload-sweeper",
+            )
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+                await relay.stop()
+                await relay_database.close()
+                await database.close()
 
     return Microservice(
         SERVICE,
@@ -96,10 +111,10 @@ def build_service(settings: Settings) -> Microservice:
     )
 
 
-async def _sweep_forever(handlers: VideoHandlers, idle_for: timedelta) -> None:
+async def _sweep_forever(uploads: Uploads, idle_for: timedelta, interval: float) -> None:
     while True:
         try:
-            await handlers.sweep_uploads(idle_for)
+            await uploads.sweep(idle_for)
         except Exception as error:  # a background loop's boundary: log and try next time
             logger.warning("upload_sweep_failed", error=repr(error))
-        await asyncio.sleep(SWEEP_INTERVAL)
+        await asyncio.sleep(interval)

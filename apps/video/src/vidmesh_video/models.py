@@ -1,12 +1,12 @@
-"""The video service's tables: video metadata, uploads in progress, the bytes in chunks, and
-the outbox of ``video_downloaded`` events."""
+"""The video service's tables: video metadata, uploads in progress and the outbox of
+``video_downloaded`` events. The bytes live in the object store (``objectstore.py``)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, func
+from sqlalchemy import BigInteger, DateTime, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from vidmesh.kit.models import service_metadata
 from vidmesh.kit.outbox import OutboxMixin
@@ -17,7 +17,8 @@ class Base(DeclarativeBase):
 
 
 class StoredVideo(Base):
-    """A finished upload; its id is the upload's id, so its chunks never move."""
+    """A finished upload; its id is the upload's id, and its bytes are the object
+    ``videos/<id>`` (``objectstore.key_of``)."""
 
     __tablename__ = "videos"
     __table_args__ = (Index("ix_videos_newest", "created_at", "id"),)
@@ -29,34 +30,29 @@ class StoredVideo(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255))
     etag: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the bytes, hex."""
+    """The store's ETag of the object (SHA-256, hex, for videos moved from PostgreSQL)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Upload(Base):
-    """An upload in progress: chunks arrive in order and ``received`` counts their bytes."""
+    """An upload in progress: the bytes go straight to the store, as one PUT (``store_upload_id``
+    None: a size known and no bigger than a part) or as a multipart upload."""
 
     __tablename__ = "uploads"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255))
-    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    """Bytes declared at the start; None: not known (the gateway's streamed uploads)."""
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    store_upload_id: Mapped[str | None] = mapped_column(String(1024))
+    """The store's multipart upload id; None: one PUT of the whole object."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
-
-
-class VideoChunk(Base):
-    """``CHUNK_SIZE`` bytes of a video (or of an upload: the same id); only the last chunk is
-    shorter. The migration stores ``data`` EXTERNAL: video bytes do not compress."""
-
-    __tablename__ = "video_chunks"
-
-    video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    """The last sign of life (a grant, a status, a part seen by the sweeper)."""
 
 
 class Outbox(OutboxMixin, Base):

@@ -1,6 +1,6 @@
-"""Every SQL statement of the video service's metadata and events (the bytes are
-``storage.py``'s). Methods take the caller's session and never commit: the handler owns the
-transaction. The hot paths (reads, chunk appends) are Core statements on the tables: the ORM's
+"""Every SQL statement of the video service's metadata, uploads and events (the bytes are in
+the object store). Methods take the caller's session and never commit: the handler owns the
+transaction. The hot paths (reads, grants) are Core statements on the tables: the ORM's
 identity map and unit of work cost more than the queries themselves."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vidmesh.contracts import video as contract
 from vidmesh.contracts.events import VIDEO_DOWNLOADED, VideoDownloaded
+from vidmesh.contracts.media import Mimetype
 from vidmesh.kit.outbox import add_event
 
 from vidmesh_video.models import Outbox, StoredVideo, Upload
@@ -24,44 +25,52 @@ _UPLOADS: Final = cast(Table, Upload.__table__)
 
 class VideoRepository:
     async def create_upload(
-        self, session: AsyncSession, *, upload_id: uuid.UUID, user_id: str, filename: str
+        self,
+        session: AsyncSession,
+        *,
+        upload_id: uuid.UUID,
+        user_id: str,
+        filename: str,
+        size: int | None,
+        part_size: int,
+        store_upload_id: str | None,
     ) -> None:
-        await session.execute(
-            insert(Upload).values(id=upload_id, user_id=user_id, filename=filename, received=0)
+        statement = insert(_UPLOADS).values(
+            id=upload_id,
+            user_id=user_id,
+            filename=filename,
+            size=size,
+            part_size=part_size,
+            store_upload_id=store_upload_id,
         )
+        await session.execute(statement)
 
-    async def lock_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> Upload | None:
-        """The upload, locked until the transaction ends: its chunks are appended one at a time."""
-        return await session.scalar(select(Upload).where(Upload.id == upload_id).with_for_update())
+    async def upload(
+        self, session: AsyncSession, upload_id: uuid.UUID, *, user_id: str, lock: bool = False
+    ) -> Upload | None:
+        """The user's upload (someone else's is None, as a missing one); ``lock`` holds it
+        until the transaction ends (finish, abort and the sweeper take turns)."""
+        statement = select(Upload).where(Upload.id == upload_id, Upload.user_id == user_id)
+        if lock:
+            statement = statement.with_for_update()
+        return await session.scalar(statement)
 
-    async def advance_upload(
-        self, session: AsyncSession, upload_id: uuid.UUID, *, offset: int, size: int, limit: int
-    ) -> bool:
-        """Count ``size`` more bytes, locking the upload until the transaction ends, if the
-        chunk starts where the upload stands (``offset``) and keeps it within ``limit``; False
-        (nothing changed) otherwise: an unknown upload, a chunk out of order or one too many."""
-        statement = (
-            update(_UPLOADS)
-            .where(
-                _UPLOADS.c.id == upload_id,
-                _UPLOADS.c.received == offset,
-                _UPLOADS.c.received + size <= limit,
-            )
-            .values(received=_UPLOADS.c.received + size, updated_at=func.now())
-            .returning(_UPLOADS.c.id)
-        )
-        return (await session.execute(statement)).first() is not None
+    async def touch_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> None:
+        """A sign of life: the sweeper leaves the upload alone for another idle period."""
+        statement = update(_UPLOADS).where(_UPLOADS.c.id == upload_id).values(updated_at=func.now())
+        await session.execute(statement)
 
     async def delete_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> None:
-        await session.execute(delete(Upload).where(Upload.id == upload_id))
+        await session.execute(delete(_UPLOADS).where(_UPLOADS.c.id == upload_id))
 
     async def idle_uploads(
         self, session: AsyncSession, *, before: datetime, limit: int = 100
-    ) -> list[uuid.UUID]:
-        """Uploads without a chunk since ``before``, locked (others' locked ones skipped)."""
+    ) -> list[Upload]:
+        """Uploads with no sign of life since ``before``, locked (others' locked ones skipped)."""
         statement = (
-            select(Upload.id)
+            select(Upload)
             .where(Upload.updated_at < before)
+            .order_by(Upload.updated_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -73,7 +82,7 @@ class VideoRepository:
         *,
         video_id: uuid.UUID,
         title: str,
-        mimetype: contract.Mimetype,
+        mimetype: Mimetype,
         size: int,
         user_id: str,
         filename: str,
@@ -136,7 +145,7 @@ def _video(row: StoredVideo | Row[Any] | None) -> contract.Video:
     return contract.Video(
         id=str(row.id),
         title=row.title,
-        mimetype=cast(contract.Mimetype, row.mimetype),  # the column holds sniffed types only
+        mimetype=cast(Mimetype, row.mimetype),  # the column holds sniffed types only
         size=row.size,
         user_id=row.user_id,
         filename=row.filename,

@@ -1,4 +1,5 @@
-"""``/api/videos``: streamed upload, the public catalogue, and streamed, ranged downloads."""
+"""``/api/videos``: streamed upload, the public catalogue, downloads streamed from the object
+store (ranged), and playback URLs. Direct uploads are ``routes/uploads.py``'s."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ import structlog
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from vidmesh.contracts import video as contract
+from vidmesh.transport import RemoteError
 
-from vidmesh_api_gateway.dependencies import CurrentUserDep, SettingsDep, VideoClientDep
+from vidmesh_api_gateway.dependencies import (
+    CurrentUserDep,
+    SettingsDep,
+    StoreDep,
+    VideoClientDep,
+)
 from vidmesh_api_gateway.downloads import (
-    ByteRange,
     content_disposition,
+    content_range,
     etag_matches,
     parse_range,
     quoted_etag,
     range_applies,
-    read_body,
 )
-from vidmesh_api_gateway.errors import PayloadTooLarge
+from vidmesh_api_gateway.errors import PayloadTooLarge, RangeNotSatisfiable
 from vidmesh_api_gateway.schemas import (
+    PlaybackUrl,
     VideoCreated,
     VideoMetadata,
     VideoPageResponse,
@@ -76,18 +83,22 @@ VIDEO_CONTENT: Final[dict[str, Any]] = {"video/mp4": {}, "video/webm": {}}
     "",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=UPLOAD_BODY,
-    responses=error_responses(400, 401, 413, 415),
+    responses=error_responses(400, 401, 413, 415, 503),
 )
 async def upload_video(
-    request: Request, user: CurrentUserDep, videos: VideoClientDep, settings: SettingsDep
+    request: Request,
+    user: CurrentUserDep,
+    videos: VideoClientDep,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> VideoCreated:
-    """Upload a video (multipart ``video`` + ``title``), streamed to the video service."""
+    """Upload a video (multipart ``video`` + ``title``), streamed into the object store."""
     boundary = multipart_boundary(request.headers.get("content-type"))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(f"The video is larger than {settings.max_upload_bytes} bytes")
     upload = UploadStream(
-        videos, user_id=user.id, boundary=boundary, max_bytes=settings.max_upload_bytes
+        videos, store, user_id=user.id, boundary=boundary, max_bytes=settings.max_upload_bytes
     )
     try:
         async for data in request.stream():
@@ -130,38 +141,65 @@ async def get_video(video_id: uuid.UUID, videos: VideoClientDep) -> VideoMetadat
         200: {"content": VIDEO_CONTENT, "description": "The whole video"},
         206: {"content": VIDEO_CONTENT, "description": "The requested byte range"},
         304: {"description": "Not modified (If-None-Match)"},
-        **error_responses(400, 401, 404, 416),
+        **error_responses(400, 401, 404, 416, 503),
     },
 )
 async def download_video(
     video_id: uuid.UUID,
     user: CurrentUserDep,
     videos: VideoClientDep,
+    store: StoreDep,
     range_header: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header(alias="if-none-match")] = None,
     if_range: Annotated[str | None, Header(alias="if-range")] = None,
 ) -> Response:
-    """The video's bytes, streamed; one ``Range: bytes=...`` gives 206. A 200, or a 206 from
-    byte 0, counts as a download."""
-    video = await videos.find_one(str(video_id))
-    headers = {"ETag": quoted_etag(video.etag), "Accept-Ranges": "bytes"}
-    if etag_matches(if_none_match, video.etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    span = parse_range(range_header, video.size) if range_applies(if_range, video.etag) else None
-    if span is not None:
-        headers["Content-Range"] = span.content_range(video.size)
-    code = status.HTTP_206_PARTIAL_CONTENT if span is not None else status.HTTP_200_OK
-    span = span or ByteRange(0, video.size)
-    headers |= {
+    """The video's bytes, streamed from the store; one ``Range: bytes=...`` gives 206. A 200,
+    or a 206 of the whole video, counts as a download; a part of it does not."""
+    wanted = parse_range(range_header)
+    if if_none_match is not None or (if_range is not None and wanted is not None):
+        # Conditional requests (revalidation, resumes) are rare: they ask for the validator
+        # first, so that a 304 or an outdated range never counts a download.
+        current = await videos.find_one(str(video_id))
+        if etag_matches(if_none_match, current.etag):
+            headers = {"ETag": quoted_etag(current.etag), "Accept-Ranges": "bytes"}
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        if not range_applies(if_range, current.etag):
+            wanted = None
+    request = contract.ReadRequest(id=str(video_id), user_id=user.id, range=wanted)
+    try:
+        grant = await videos.grant_read(request)
+    except RemoteError as error:
+        if error.status_code == status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE:
+            raise RangeNotSatisfiable((await videos.find_one(str(video_id))).size) from None
+        raise
+    video = grant.video
+    headers = {
+        "ETag": quoted_etag(video.etag),
+        "Accept-Ranges": "bytes",
         "Content-Type": video.mimetype,
-        "Content-Length": str(span.length),
+        "Content-Length": str(grant.end - grant.start),
         "Content-Disposition": content_disposition(video.filename),
     }
-    body = read_body(videos, video.id, span, user_id=user.id)
-    # The first piece is read before the status line is sent, so a failing read is a proper
-    # error answer rather than a cut-off 200.
+    code = status.HTTP_200_OK
+    if wanted is not None:
+        code = status.HTTP_206_PARTIAL_CONTENT
+        headers["Content-Range"] = content_range(grant.start, grant.end, video.size)
+    body = store.read(grant.url, start=grant.start, end=grant.end, size=video.size)
+    # The first piece is read before the status line is sent, so a store that fails is a
+    # proper error answer rather than a cut-off 200.
     first = await anext(body, b"")
     return StreamingResponse(_prepend(first, body), status_code=code, headers=headers)
+
+
+@router.get("/{video_id}/url", responses=error_responses(400, 401, 404, 503))
+async def playback_url(
+    video_id: uuid.UUID, user: CurrentUserDep, videos: VideoClientDep
+) -> PlaybackUrl:
+    """A short-lived URL to play the video from (``<video src>``, a CDN): no token needed to
+    fetch it, Range works, served inline with the video's type. Counts one download."""
+    request = contract.ReadRequest(id=str(video_id), user_id=user.id, playback=True)
+    grant = await videos.grant_read(request)
+    return PlaybackUrl(url=grant.url, expires_at=grant.expires_at)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -29,10 +29,12 @@ def service_app(
     settings: Callable[[], S],
     build: Callable[[S], Microservice],
     health: Callable[[S], bool] | None = None,
+    migrate: Callable[[S], None] | None = None,
 ) -> typer.Typer:
     """A service's ``__main__``: settings read from the environment once per command, logging
-    set up, then ``build(settings).run()``, ``package``'s migrations, or ``health`` (default:
-    the health pattern on the service's own TCP port)."""
+    set up, then ``build(settings).run()``, ``migrate`` (default: ``package``'s migrations;
+    a service whose upgrade does more than SQL gives its own), or ``health`` (default: the
+    health pattern on the service's own TCP port)."""
 
     def load() -> S:
         loaded = settings()
@@ -42,14 +44,18 @@ def service_app(
     def serve() -> None:
         build(load()).run()
 
-    def migrate() -> None:
-        upgrade(package, load().database_url.get_secret_value())
+    def migrate_all() -> None:
+        loaded = load()
+        if migrate is not None:
+            migrate(loaded)
+        else:
+            upgrade(package, loaded.database_url.get_secret_value())
 
     def check() -> bool:
         loaded = settings()
         return health(loaded) if health is not None else tcp_health(loaded.host, loaded.port)
 
-    return service_cli(name, serve=serve, migrate=migrate, health=check)
+    return service_cli(name, serve=serve, migrate=migrate_all, health=check)
 
 
 def service_cli(

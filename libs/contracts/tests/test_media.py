@@ -1,6 +1,5 @@
 import pytest
-
-from vidmesh_api_gateway.sniffing import sniff_video
+from vidmesh.contracts.media import extension_of, sniff_video
 
 
 def test_mp4_is_recognised_from_its_ftyp_box(mp4_head: bytes) -> None:
@@ -31,3 +30,7 @@ def test_webm_is_recognised_from_its_ebml_doctype(webm_head: bytes) -> None:
 )
 def test_anything_else_is_not_a_video(head: bytes) -> None:
     assert sniff_video(head) is None
+
+
+def test_extension_of_each_type() -> None:
+    assert (extension_of("video/mp4"), extension_of("video/webm")) == ("mp4", "webm")

@@ -1,10 +1,14 @@
-"""What a file is, from its first bytes (never from the client's Content-Type)."""
+"""What a file is, from its first bytes (never from the client's Content-Type).
+
+One sniffer for the whole platform: the gateway refuses a wrong type while the body still
+streams in, and the video service, which reads the stored object's first bytes before a video
+exists, is the authority."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
-from vidmesh.contracts.video import Mimetype
+Mimetype = Literal["video/mp4", "video/webm"]
 
 SNIFF_BYTES: Final = 64
 """Bytes needed to tell MP4 and WebM apart from anything else."""
@@ -53,3 +57,8 @@ def _is_webm(head: bytes) -> bool:
         return False
     length = length_byte & 0x7F
     return head[at + 3 : at + 3 + length] == b"webm"
+
+
+def extension_of(mimetype: Mimetype) -> str:
+    """The file extension of a type: ``mp4``, ``webm``."""
+    return mimetype.removeprefix("video/")
