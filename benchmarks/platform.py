@@ -7,8 +7,11 @@ concurrent clients through these phases:
 
 - ``mixed``: signin, list, metadata, 1 MiB downloads and top, picked by weight;
 - ``download`` and ``upload``: 1 MiB each, back to back (the tutorial's figures are for these);
-- ``paced_downloads``: one-byte ``Range: bytes=0-0`` downloads offered at 1,000/s (or
-  ``--paced-rate``). Each counts (a 206 from byte 0), so the lag from the download (the event's
+- ``store_get`` and ``store_put``: 1 MiB each straight to the object store on presigned URLs,
+  by the same client at the same concurrency: the store's own rate, which the gateway's
+  streamed paths are compared with (``ratio_download_vs_store``, ``ratio_upload_vs_store``);
+- ``paced_downloads``: whole downloads of a tiny video offered at 1,000/s (or
+  ``--paced-rate``). Each counts, so the lag from the download (the event's
   ``downloadedAt``, stamped by the video service) to its count (the inbox row's
   ``processed_at`` in analytics) is read back from the two databases afterwards. A system that
   cannot serve the offered rate drops what it cannot take: ``rate`` in the result says what it
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -82,7 +86,7 @@ def prepare(gateway: str, settings: Settings, workdir: Path) -> dict[str, Any]:
     body = sample_mp4(MiB)
     upload_file = workdir / "upload.mp4"
     upload_file.write_bytes(body)
-    accounts, tokens, videos = [], [], []
+    accounts, tokens, videos, tiny_videos = [], [], [], []
     with httpx.Client(base_url=gateway, timeout=60.0) as http:
         for _ in range(settings.accounts):
             email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
@@ -96,7 +100,22 @@ def prepare(gateway: str, settings: Settings, workdir: Path) -> dict[str, Any]:
             data = {"title": f"Benchmark video {index}"}
             answer = _ok(http.post("/api/videos", data=data, files=files, headers=headers))
             videos.append(answer["id"])
+            tiny = {"video": (f"tiny-{index}.mp4", sample_mp4(1024), "video/mp4")}
+            answer = _ok(http.post("/api/videos", data=data, files=tiny, headers=headers))
+            tiny_videos.append(answer["id"])
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        get_urls = [_ok(http.get(f"/api/videos/{v}/url", headers=auth))["url"] for v in videos]
+        put_urls = []
+        for index in range(settings.concurrency):
+            grant = {"filename": f"direct-{index}.mp4", "size": MiB}
+            answer = _ok(http.post("/api/videos/uploads", json=grant, headers=auth))
+            put_urls.append(answer["parts"][0]["url"])
+    store = urlsplit(get_urls[0])
     return {
+        "store_url": f"{store.scheme}://{store.netloc}",
+        "store_get_paths": [_path(url) for url in get_urls],
+        "store_put_paths": [_path(url) for url in put_urls],
+        "tiny_videos": tiny_videos,
         "url": gateway,
         "accounts": accounts,
         "tokens": tokens,
@@ -107,6 +126,8 @@ def prepare(gateway: str, settings: Settings, workdir: Path) -> dict[str, Any]:
             {"name": "mixed", "kind": "mixed", "seconds": settings.mixed_seconds},
             {"name": "download", "kind": "download", "seconds": settings.transfer_seconds},
             {"name": "upload", "kind": "upload", "seconds": settings.transfer_seconds},
+            {"name": "store_get", "kind": "store_get", "seconds": settings.transfer_seconds},
+            {"name": "store_put", "kind": "store_put", "seconds": settings.transfer_seconds},
             {
                 "name": "paced_downloads",
                 "kind": "paced_downloads",
@@ -115,6 +136,12 @@ def prepare(gateway: str, settings: Settings, workdir: Path) -> dict[str, Any]:
             },
         ],
     }
+
+
+def _path(url: str) -> str:
+    """A presigned URL's path and query: what the load generator's request line carries."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -139,11 +166,13 @@ class MemoryWatch:
 
     def _sample(self) -> dict[str, float]:
         sizes = {}
-        for status in self._system.services():
-            if status.pid is None:
+        pids = {status.name: status.pid for status in self._system.services()}
+        pids["objectstore"] = self._system.system.object_store_pid
+        for name, pid in pids.items():
+            if pid is None:
                 continue
             try:
-                sizes[status.name] = psutil.Process(status.pid).memory_info().rss / MiB
+                sizes[name] = psutil.Process(pid).memory_info().rss / MiB
             except psutil.Error:
                 continue
         return sizes
@@ -290,10 +319,14 @@ def summarise(
             "count": len(lags),
             "p50": _percentile(lags, 0.50),
             "p99": _percentile(lags, 0.99),
-            "rate": phases["paced_downloads"]["download_first_byte"]["rps"],
+            "rate": phases["paced_downloads"]["download_tiny"]["rps"],
             "offered_rate": settings.paced_rate,
         },
     }
+    store_get = phases["store_get"].get("store_get_1mib", {})
+    store_put = phases["store_put"].get("store_put_1mib", {})
+    summary["ratio_download_vs_store"] = _ratio(download.get("rps", 0.0), store_get.get("rps", 0.0))
+    summary["ratio_upload_vs_store"] = _ratio(upload.get("rps", 0.0), store_put.get("rps", 0.0))
     summary["vs_nest_tutorial"] = {
         "download_rps_ratio": _ratio(download.get("rps", 0.0), NEST_TUTORIAL["download_rps"]),
         "upload_rps_ratio": _ratio(upload.get("rps", 0.0), NEST_TUTORIAL["upload_rps"]),
@@ -331,6 +364,10 @@ def print_table(summary: dict[str, Any]) -> None:
     print(
         f"download -> counted lag at {lag['rate']:.0f}/s ({lag['offered_rate']:.0f}/s offered): "
         f"p50 {lag['p50']} ms, p99 {lag['p99']} ms ({lag['count']} events)"
+    )
+    print(
+        f"vs the object store itself (same client, same concurrency): downloads/s "
+        f"x{summary['ratio_download_vs_store']}, uploads/s x{summary['ratio_upload_vs_store']}"
     )
     ratios = summary["vs_nest_tutorial"]
     print(

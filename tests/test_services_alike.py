@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from vidmesh.contracts import HEALTH
+from vidmesh.devstack.s3 import ObjectStore
 from vidmesh.transport import Microservice, RemoteError, TcpClient, TcpServer
 from vidmesh.transport.errors import NO_MESSAGE_HANDLER
 from vidmesh_analytics.main import build_service as build_analytics
@@ -17,21 +18,34 @@ from vidmesh_user.main import build_service as build_user
 from vidmesh_user.settings import Settings as UserSettings
 from vidmesh_video.main import build_service as build_video
 from vidmesh_video.settings import Settings as VideoSettings
+from vidmesh_video.upgrade import prepare_store
 
 CHECKS = {
     "user": {"database"},
-    "video": {"database", "broker"},
+    "video": {"database", "broker", "store"},
     "analytics": {"database", "broker"},
 }
 
 
-def _service(name: str, database_url: str, kafka_bootstrap: str) -> Microservice:
+async def _service(
+    name: str, database_url: str, kafka_bootstrap: str, store: ObjectStore, bucket: str
+) -> Microservice:
     common: dict[str, Any] = {"port": 0, "database_url": database_url, "drain_timeout": 5}
     if name == "user":
         return build_user(UserSettings(**common))
     kafka: dict[str, Any] = {"kafka_bootstrap": kafka_bootstrap}
     if name == "video":
-        return build_video(VideoSettings(**common, **kafka))
+        settings = VideoSettings(
+            **common,
+            **kafka,
+            s3_endpoint=store.endpoint,
+            s3_region=store.region,
+            s3_access_key_id=store.access_key_id,
+            s3_secret_access_key=store.secret_access_key,
+            s3_bucket=bucket,
+        )
+        await prepare_store(settings)  # the bucket, as `migrate` makes it
+        return build_video(settings)
     fast_join = {"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 250}
     return build_analytics(AnalyticsSettings(**common, **kafka, **fast_join))
 
@@ -44,10 +58,16 @@ def database_urls(service_database: Callable[[str], str]) -> dict[str, str]:
 
 @pytest.fixture(params=sorted(CHECKS))
 async def client(
-    request: pytest.FixtureRequest, database_urls: dict[str, str], kafka_bootstrap: str
+    request: pytest.FixtureRequest,
+    database_urls: dict[str, str],
+    kafka_bootstrap: str,
+    object_store: ObjectStore,
+    unique_bucket: str,
 ) -> Any:
     name: str = request.param
-    service = _service(name, database_urls[name], kafka_bootstrap)
+    service = await _service(
+        name, database_urls[name], kafka_bootstrap, object_store, unique_bucket
+    )
     async with service:
         port = next(t.port for t in service.transports if isinstance(t, TcpServer))
         async with TcpClient("127.0.0.1", port) as tcp:
