@@ -180,3 +180,49 @@ async def test_service_that_does_not_answer_in_time_is_504(
         await service.stop()
         silent.close()
         await silent.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/api/videos/{VIDEO_ID}/url"),
+        ("POST", "/api/videos/uploads"),
+        ("GET", f"/api/videos/uploads/{VIDEO_ID}"),
+        ("POST", f"/api/videos/uploads/{VIDEO_ID}/complete"),
+        ("DELETE", f"/api/videos/uploads/{VIDEO_ID}"),
+    ],
+)
+async def test_playback_and_direct_upload_routes_need_an_access_token(
+    http: httpx.AsyncClient, method: str, path: str
+) -> None:
+    assert_error(await http.request(method, path), 401)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/videos/not-a-uuid/url", None),
+        ("GET", "/api/videos/uploads/not-a-uuid", None),
+        ("DELETE", "/api/videos/uploads/not-a-uuid", None),
+        ("POST", "/api/videos/uploads/not-a-uuid/complete", {"title": "Fine"}),
+        ("POST", f"/api/videos/uploads/{VIDEO_ID}/complete", {"title": "x"}),
+        ("POST", f"/api/videos/uploads/{VIDEO_ID}/complete", {"title": "Fine", "more": 1}),
+        ("POST", "/api/videos/uploads", {"filename": "a.mp4", "size": -1}),
+        ("POST", "/api/videos/uploads", {"filename": "a" * 256, "size": 10}),
+        ("POST", "/api/videos/uploads", ["not", "an", "object"]),
+    ],
+)
+async def test_garbage_to_playback_and_direct_upload_routes_is_400(
+    http: httpx.AsyncClient, access_token: str, method: str, path: str, body: object
+) -> None:
+    answer = await http.request(method, path, json=body, headers=bearer(access_token))
+    assert_error(answer, 400)
+
+
+async def test_a_direct_upload_declaring_more_than_the_limit_is_413_before_any_call(
+    http: httpx.AsyncClient, access_token: str
+) -> None:
+    # The video service is on a closed port here: a 413 means nothing was asked of it.
+    body = {"filename": "a.mp4", "size": 1024 * 1024 + 1}
+    answer = await http.post("/api/videos/uploads", json=body, headers=bearer(access_token))
+    assert_error(answer, 413)
