@@ -1,5 +1,6 @@
-"""The whole platform for end-to-end tests: four service processes, a broker of their own and
-the session's PostgreSQL.
+"""The whole platform for end-to-end and security tests (``tests/e2e``, ``tests/security``):
+four service processes, a broker of their own and the session's PostgreSQL. A plugin registered
+in the root conftest.py, so both suites share one running system.
 
 ``system`` (session) is a ``vidmesh.devstack.system.RunningSystem`` on free ports. It starts its
 own embedded tansu, so tests can stop and start the broker (``system.stop_broker()``,
@@ -27,10 +28,16 @@ STARTUP_ALLOWANCE = 300
 (eight Python processes on a shared 2-core machine)."""
 
 
+SUITES = ("e2e", "security")
+"""The folders under tests/ whose tests run against a whole system."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    suites = [here / suite for suite in SUITES]
     for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
+        in_suite = any(item.path.is_relative_to(suite) for suite in suites)
+        if in_suite and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(STARTUP_ALLOWANCE))
 
 
