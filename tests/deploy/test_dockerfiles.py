@@ -122,6 +122,29 @@ def test_dependencies_are_installed_in_a_layer_before_the_code(service: Service)
     assert set(before_code) == {"pyproject.toml", *members}
 
 
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@each_service()
+def test_every_base_image_is_pinned_by_digest(service: Service) -> None:
+    instructions = dockerfile_instructions(service.dockerfile)
+    args = {
+        name: default
+        for name, _, default in (
+            i.arguments.partition("=") for i in instructions if i.keyword == "ARG"
+        )
+    }
+    stages: set[str] = set()
+    for instruction in (i for i in instructions if i.keyword == "FROM"):
+        image, *alias = instruction.arguments.split(" AS ")
+        if image.startswith("${") and image.endswith("}"):
+            image = args[image[2:-1]]
+        assert image in stages or DIGEST.search(image), f"{instruction.arguments}: no digest"
+        stages.update(name.strip() for name in alias)
+    # No `# syntax=` line: it would pull a Dockerfile frontend image by a movable tag.
+    assert not service.dockerfile.read_text().startswith("# syntax=")
+
+
 @each_service()
 def test_image_holds_exactly_the_workspace_packages_its_service_needs(service: Service) -> None:
     code = {

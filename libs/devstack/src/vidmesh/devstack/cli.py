@@ -19,6 +19,7 @@ from rich.text import Text
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
 from vidmesh.devstack.demo import DEFAULT_URL, DemoFailed, DemoResult, SystemNotRunning, run_demo
 from vidmesh.devstack.object_storage import DEFAULT_BUCKET
+from vidmesh.devstack.pins import pin as write_pins
 from vidmesh.devstack.postgres import POSTGRES_URL_ENV
 from vidmesh.devstack.s3 import (
     S3_BUCKET_ENV,
@@ -122,6 +123,17 @@ def demo(
         console.print(f"[red]The demo failed:[/] {error}")
         raise typer.Exit(1) from None
     console.print(top_table(result))
+
+
+@app.command()
+def pin(
+    root: Annotated[
+        Path, typer.Option(help="The workspace root (its pyproject.toml is rewritten).")
+    ] = Path(),
+) -> None:
+    """Pin every dependency to the version resolved now (pyproject.toml's [tool.uv] pins)."""
+    pins = write_pins(root.resolve())
+    Console().print(f"{len(pins)} packages pinned in {root.resolve() / 'pyproject.toml'}")
 
 
 def main() -> None:
