@@ -63,4 +63,5 @@ def kafka_transport(settings: Settings) -> KafkaTransport:
             "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         },
         drain_timeout=settings.drain_timeout,
+        security=settings.kafka_security,
     )

@@ -23,6 +23,7 @@ from vidmesh.transport.kafka.codec import decode_headers, decode_value, header_t
 from vidmesh.transport.kafka.consumer import ConsumerLoop, Stopping, stop_consumer
 from vidmesh.transport.kafka.reply import Replier, answer_request
 from vidmesh.transport.kafka.retry import RetryPolicy, send_to_dead_letter
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 from vidmesh.transport.routing import Invoke, Router, RouteTable
 
 logger = structlog.get_logger("vidmesh.transport.kafka")
@@ -55,8 +56,10 @@ class KafkaTransport:
         consumer_config: Mapping[str, Any] | None = None,
         max_buffered: int = 1000,
         drain_timeout: float = 30.0,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.group_id = group_id
         self.client_id = client_id
         self.retry = retry or RetryPolicy()
@@ -76,7 +79,10 @@ class KafkaTransport:
     async def start(self, table: RouteTable) -> None:
         self._table = table
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-server", acks="all"
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-server",
+            acks="all",
+            **client_kwargs(self.security),
         )
         try:
             await self._producer.start()
@@ -86,6 +92,7 @@ class KafkaTransport:
                 client_id=f"{self.client_id}-server",
                 enable_auto_commit=False,
                 **{**CONSUMER_DEFAULTS, **self._consumer_config},
+                **client_kwargs(self.security),
             )
             self._loop = ConsumerLoop(
                 consumer,
