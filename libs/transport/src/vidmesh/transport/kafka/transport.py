@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -164,6 +165,7 @@ class KafkaTransport:
     async def _handle_event(self, invoke: Invoke, context: MessageContext, record: Any) -> None:
         assert self._producer is not None
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             try:
@@ -174,14 +176,16 @@ class KafkaTransport:
                 await send_to_dead_letter(self._producer, record, error, attempts=attempt)
                 return
             except Exception as error:
-                if attempt >= self.retry.max_attempts:
-                    logger.exception("event_dead_lettered", route=context.route, attempts=attempt)
+                elapsed = time.monotonic() - started
+                if self.retry.gives_up(attempt, elapsed):
+                    # The record first: rendering a traceback can take a while.
                     await send_to_dead_letter(self._producer, record, error, attempts=attempt)
+                    logger.exception("event_dead_lettered", route=context.route, attempts=attempt)
                     return
                 logger.warning(
                     "event_retry", route=context.route, attempt=attempt, error=repr(error)
                 )
-                await self._pause(self.retry.backoff(attempt))
+                await self._pause(self.retry.pause(attempt, elapsed))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
