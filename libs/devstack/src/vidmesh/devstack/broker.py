@@ -83,11 +83,9 @@ class TansuBroker:
     """One in-memory tansu broker on ``127.0.0.1``; ``port=None`` picks a free port.
 
     Usable as a context manager: ``with TansuBroker() as broker: broker.bootstrap``.
-    ``authentication`` makes every client authenticate with SASL first (tansu takes PLAIN with
-    any password; SCRAM needs users, which its in-memory store cannot be given while
-    authentication is on); ``advertised`` (``host:port``) is the address its metadata names
-    instead of its own, for a proxy in front of it (tansu's ``--cert`` and ``--key`` cannot be
-    given together in 0.6.0, so TLS has to end in front of it).
+    ``advertised`` (``host:port``) is the address its metadata names instead of its own, for a
+    proxy in front of it (tansu 0.6.0's ``--cert`` and ``--key`` cannot be given together, so
+    TLS has to end in front of it).
     """
 
     def __init__(
@@ -95,12 +93,10 @@ class TansuBroker:
         *,
         port: int | None = None,
         startup_timeout: float = 30.0,
-        authentication: bool = False,
         advertised: str | None = None,
     ) -> None:
         self._requested_port = port
         self._startup_timeout = startup_timeout
-        self._authentication = authentication
         self._advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -175,7 +171,6 @@ class TansuBroker:
             raise BrokerError(f"something already listens on {LOOPBACK}:{port}")
         url = f"tcp://{LOOPBACK}:{port}"
         advertised = url if self._advertised is None else f"tcp://{self._advertised}"
-        options = ["--authentication"] if self._authentication else []
         log = tempfile.TemporaryFile()  # noqa: SIM115 (kept open while the broker runs)
         process = subprocess.Popen(
             [
@@ -187,7 +182,6 @@ class TansuBroker:
                 advertised,
                 "--storage-engine",
                 "memory://tansu/",
-                *options,
             ],
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal must not stop it before the services
