@@ -203,6 +203,7 @@ def test_service_port_reaches_the_port_the_service_listens_on(
     env.setdefault(service.env("database_url"), "postgresql://u:p@db/d")  # prod: out of band
     env.setdefault(service.env("jwt_access_secret"), "a" * 32)
     env.setdefault(service.env("jwt_refresh_secret"), "b" * 32)
+    env.setdefault(service.env("kafka_sasl_password"), "kafka-secret")  # prod: out of band
     settings = load_settings(service, env, monkeypatch)
     (port,) = main["ports"]
     assert port["containerPort"] == settings.port
@@ -249,6 +250,7 @@ def video_settings(objects: dict[tuple[str, str], Any], monkeypatch: pytest.Monk
     video = BY_NAME["video"]
     env = container_env(objects, main_container(objects, video))
     env.setdefault(video.env("database_url"), "postgresql://u:p@db/d")  # prod: out of band
+    env.setdefault(video.env("kafka_sasl_password"), "kafka-secret")  # prod: out of band
     return load_settings(video, env, monkeypatch)
 
 

@@ -20,14 +20,20 @@ def own_system(
     name: str,
     *,
     extra_env: Mapping[str, str] | None = None,
+    kafka_bootstrap: str | None = None,
 ) -> Iterator[RunningSystem]:
     """A running system on the session's PostgreSQL under databases of its own (``e2e_<name>_
-    <8 hex>_...``), dropped afterwards, as conftest.py does for the shared one."""
+    <8 hex>_...``), dropped afterwards, as conftest.py does for the shared one; ``kafka_bootstrap``
+    names a broker of the test's own instead of an embedded one."""
     data_dir = tmp_path_factory.mktemp(f"vidmesh-{name}")
     prefix = f"e2e_{name}_{uuid.uuid4().hex[:8]}_"
     try:
         with running_system(
-            data_dir, postgres_url=postgres_url, database_prefix=prefix, extra_env=extra_env
+            data_dir,
+            postgres_url=postgres_url,
+            database_prefix=prefix,
+            extra_env=extra_env,
+            kafka_bootstrap=kafka_bootstrap,
         ) as handle:
             yield handle
     finally:

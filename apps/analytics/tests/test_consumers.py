@@ -7,21 +7,23 @@ video ids; the inbox makes earlier tests' events, read again, change nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pydantic
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from vidmesh.devstack.databases import create_role_and_database, drop_database
 from vidmesh.kit.db import Database
 from vidmesh.kit.migrations import upgrade_async
 from vidmesh.transport.kafka import headers as h
 
 from vidmesh_analytics.consumers import CountableDownload, DownloadConsumer
-from vidmesh_analytics.models import VideoDownloads
+from vidmesh_analytics.models import VideoDownloads, processed_events
 from vidmesh_analytics.repository import DownloadRepository
 
 Analytics = Any  # conftest's helpers (test modules cannot import conftest)
@@ -151,6 +153,74 @@ async def test_an_event_met_by_a_database_outage_is_counted_once_the_database_is
 
     await events.wait_committed(analytics.group, record)
     assert await analytics.downloads_of(video_id) == 2
+
+
+async def test_an_event_failing_past_the_retry_timeout_is_dead_lettered_in_time(
+    start_analytics: Any,
+    events: Events,
+    own_database: tuple[str, str],
+    postgres_url: str,
+    video_id: str,
+) -> None:
+    url, role = own_database
+    budget = 2.0
+    analytics = await start_analytics(
+        database_url=url, event_retry_timeout=budget, event_retry_max_backoff=0.2
+    )
+    await events.wait_committed(analytics.group, await events.publish(events.downloaded(video_id)))
+
+    await lock_out(postgres_url, role)
+    try:
+        published = time.time()
+        record = await events.publish(events.downloaded(video_id))
+        (dead,) = await events.dead_letters(video_id)
+        await events.wait_committed(analytics.group, record)
+    finally:
+        await let_in(postgres_url, role)
+
+    # The dead letter's timestamp is its producer's clock (CreateTime), on this machine.
+    elapsed = dead.timestamp / 1000 - published
+    assert budget <= elapsed < budget + 3.0
+    assert int(dict(dead.headers)[h.DLT_ATTEMPTS]) > 2
+    await analytics.wait_for_downloads(video_id, 1)  # the dead-lettered event is not counted
+
+
+async def test_the_inbox_purge_forgets_old_ids_only_and_keeps_the_counts(
+    start_analytics: Any, events: Events, own_database: tuple[str, str], video_id: str
+) -> None:
+    url, _ = own_database
+    counted = events.downloaded(video_id)
+    now = datetime.now(UTC)
+    aged = {"old": now - timedelta(days=16), "recent": now - timedelta(days=14)}
+    database = Database(url)
+    try:
+        async with database.transaction() as session:
+            rows = [{"event_id": k, "processed_at": at} for k, at in aged.items()]
+            await session.execute(insert(processed_events), rows)
+        analytics = await start_analytics(
+            database_url=url, inbox_retention_days=15, inbox_purge_interval=0.2
+        )
+        await events.wait_committed(analytics.group, await events.publish(counted))
+        async with asyncio.timeout(10):
+            while True:  # polling on purpose: the purge runs on its own schedule
+                if "old" not in await inbox_ids(database):
+                    break
+                await asyncio.sleep(0.1)
+
+        kept = await inbox_ids(database)  # a new group also reads earlier tests' events
+        assert "old" not in kept
+        assert {"recent", counted.event_id} <= kept
+        assert await count_of(database, video_id) == 1
+        # a redelivery of the counted event is still recognised
+        await events.wait_committed(analytics.group, await events.publish(counted))
+        assert await count_of(database, video_id) == 1
+    finally:
+        await database.close()
+
+
+async def inbox_ids(database: Database) -> set[str]:
+    async with database.transaction() as session:
+        return set((await session.scalars(select(processed_events.c.event_id))).all())
 
 
 def countable(video_id: str, event_id: str | None = None) -> CountableDownload:

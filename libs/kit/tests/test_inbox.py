@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import MetaData, Table, func, insert, select
 from vidmesh.kit.db import Database
-from vidmesh.kit.inbox import claim, processed_events_table
+from vidmesh.kit.inbox import claim, processed_events_table, purge
 from vidmesh.kit.models import service_metadata
 
 
@@ -74,3 +75,21 @@ async def _claim_then_fail(database: Database, inbox: Table, event_id: str) -> N
     async with database.transaction() as session:
         assert await claim(session, inbox, event_id) is True
         raise RuntimeError("the handler failed after claiming")
+
+
+async def test_purge_deletes_the_ids_processed_before_the_cutoff_only(
+    database: Database, inbox: Table
+) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"event_id": "old", "processed_at": now - timedelta(days=20)},
+        {"event_id": "recent", "processed_at": now - timedelta(days=1)},
+    ]
+    async with database.transaction() as session:
+        await session.execute(insert(inbox), rows)
+    async with database.transaction() as session:
+        assert await purge(session, inbox, before=now - timedelta(days=15)) == 1
+    async with database.transaction() as session:
+        left = (await session.scalars(select(inbox.c.event_id))).all()
+        assert left == ["recent"]
+        assert await claim(session, inbox, "recent") is False

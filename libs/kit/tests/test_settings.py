@@ -26,3 +26,35 @@ def test_settings_without_a_database_url_refuse_to_load(monkeypatch: pytest.Monk
     monkeypatch.delenv("VIDMESH_DEMO_DATABASE_URL", raising=False)
     with pytest.raises(ValidationError, match="database_url"):
         DemoSettings()
+
+
+def test_kafka_security_settings_reach_the_aiokafka_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_USERNAME", "video")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_PASSWORD", "kafka-secret")
+    settings = DemoSettings()
+    assert settings.kafka_security.client_kwargs() == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "video",
+        "sasl_plain_password": "kafka-secret",
+    }
+    assert "kafka-secret" not in repr(settings)
+
+
+def test_kafka_sasl_without_a_password_refuses_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_USERNAME", "video")
+    monkeypatch.delenv("VIDMESH_DEMO_KAFKA_SASL_PASSWORD", raising=False)
+    with pytest.raises(ValidationError, match="sasl_password"):
+        DemoSettings()
+
+
+def test_kafka_defaults_to_plaintext(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    assert DemoSettings().kafka_security.client_kwargs() == {}

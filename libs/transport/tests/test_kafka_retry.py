@@ -49,3 +49,22 @@ def test_a_policy_is_immutable() -> None:
     policy = RetryPolicy()
     with pytest.raises(AttributeError):
         policy.max_attempts = 1  # type: ignore[misc]
+
+
+def test_without_max_elapsed_only_attempts_count() -> None:
+    policy = RetryPolicy(max_attempts=3)
+    assert not policy.gives_up(2, elapsed=1e9)
+    assert policy.gives_up(3, elapsed=0.0)
+
+
+def test_max_elapsed_gives_up_before_the_attempts_run_out() -> None:
+    policy = RetryPolicy(max_attempts=1_000, max_elapsed=300.0)
+    assert not policy.gives_up(10, elapsed=299.9)
+    assert policy.gives_up(10, elapsed=300.0)
+
+
+def test_the_last_pause_ends_at_the_deadline() -> None:
+    policy = RetryPolicy(initial_backoff=5.0, max_backoff=5.0, max_elapsed=12.0)
+    assert policy.pause(1, elapsed=0.0) == 5.0
+    assert policy.pause(3, elapsed=10.0) == 2.0
+    assert policy.pause(4, elapsed=12.5) == 0.0

@@ -3,9 +3,12 @@ commit: the handler (or the event consumer) owns the transaction."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from vidmesh.kit import inbox
 from vidmesh.kit.inbox import claimed
 
 from vidmesh_analytics.models import VideoDownloads, processed_events
@@ -47,3 +50,7 @@ class DownloadRepository:
         """The video's count; 0 for a video never downloaded."""
         statement = select(VideoDownloads.downloads).where(VideoDownloads.video_id == video_id)
         return await session.scalar(statement) or 0
+
+    async def purge_processed(self, session: AsyncSession, before: datetime) -> int:
+        """Forget the ids of the events counted before ``before``; returns how many."""
+        return await inbox.purge(session, processed_events, before=before)

@@ -55,6 +55,7 @@ def build_service(settings: Settings) -> Microservice:
         settings.kafka_bootstrap,
         retention=timedelta(days=settings.outbox_retention_days),
         client_id=f"vidmesh-{SERVICE}",
+        security=settings.kafka_security,
     )
     store = ObjectStore(settings)
     videos = VideoRepository()

@@ -83,11 +83,21 @@ class TansuBroker:
     """One in-memory tansu broker on ``127.0.0.1``; ``port=None`` picks a free port.
 
     Usable as a context manager: ``with TansuBroker() as broker: broker.bootstrap``.
+    ``advertised`` (``host:port``) is the address its metadata names instead of its own, for a
+    proxy in front of it (tansu 0.6.0's ``--cert`` and ``--key`` cannot be given together, so
+    TLS has to end in front of it).
     """
 
-    def __init__(self, *, port: int | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+        advertised: str | None = None,
+    ) -> None:
         self._requested_port = port
         self._startup_timeout = startup_timeout
+        self._advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._port: int | None = None
@@ -160,6 +170,7 @@ class TansuBroker:
             # else the readiness probe could be answered by whatever listens there
             raise BrokerError(f"something already listens on {LOOPBACK}:{port}")
         url = f"tcp://{LOOPBACK}:{port}"
+        advertised = url if self._advertised is None else f"tcp://{self._advertised}"
         log = tempfile.TemporaryFile()  # noqa: SIM115 (kept open while the broker runs)
         process = subprocess.Popen(
             [
@@ -168,7 +179,7 @@ class TansuBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

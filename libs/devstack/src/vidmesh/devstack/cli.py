@@ -30,6 +30,7 @@ from vidmesh.devstack.s3 import (
 from vidmesh.devstack.services import SERVICES, Ports
 from vidmesh.devstack.supervisor import ChildEvent, ChildState
 from vidmesh.devstack.system import StartupError, System
+from vidmesh.transport.app import SIGNAL_REPEAT_WINDOW
 
 app = typer.Typer(
     name="vidmesh",
@@ -144,14 +145,19 @@ def main() -> None:
 async def _run(system: System, view: StatusView) -> int:
     """Start, wait for SIGINT or SIGTERM, stop; 0 unless the system could not start."""
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    first_signal: list[float] = []
 
     def on_signal() -> None:
-        if stop.is_set():  # a second Ctrl-C: no more waiting for the services to drain
+        if not first_signal:
+            first_signal.append(loop.time())
+            stop.set()
+        elif loop.time() - first_signal[0] > SIGNAL_REPEAT_WINDOW:
+            # a second Ctrl-C: no more waiting for the services to drain. One within the
+            # window is the first one again (``uv run`` forwards the terminal's SIGINT).
             view.notice("stopping now (SIGKILL)")
             system.supervisor.kill_all()
-        stop.set()
 
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     with view.showing(system):

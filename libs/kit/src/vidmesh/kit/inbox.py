@@ -4,13 +4,19 @@ A consumer claims the event id in the same transaction as the event's effects: t
 inserts the id and the effects commit with it; a later delivery finds the id and skips. Kafka
 delivers at least once, so this makes the effects happen once. Each service adds the table to
 its own metadata (``processed_events_table(Base.metadata)``) and migrates it like any other.
+
+Ids are kept for a retention period and then purged (:func:`purge`); the retention must outlast
+every way an event can come again: the topic's retention (a new consumer group reads from the
+earliest record) plus the producer's outbox retention (a relay publishes again what a broker
+lost), plus any consumer lag. An id purged earlier lets a late redelivery count twice.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
-from sqlalchemy import CTE, Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import CTE, Column, DateTime, MetaData, String, Table, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,3 +60,9 @@ async def claim(session: AsyncSession, table: Table, event_id: str) -> bool:
     )
     result = await session.execute(statement)
     return result.scalar_one_or_none() is not None
+
+
+async def purge(session: AsyncSession, table: Table, *, before: datetime) -> int:
+    """Delete the ids processed before ``before``; returns how many."""
+    result = await session.execute(delete(table).where(table.c.processed_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from vidmesh.kit import outbox
 from vidmesh.kit.db import Database
 from vidmesh.kit.outbox import OutboxTable, PendingEvent, Published
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 
 logger = structlog.get_logger("vidmesh.kit.relay")
 
@@ -51,6 +52,7 @@ class OutboxRelay:
         request_timeout_ms: int = 5_000,
         max_backoff: float = 5.0,
         client_id: str = "vidmesh-outbox",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.database = database
         self.table = table
@@ -65,6 +67,7 @@ class OutboxRelay:
             "bootstrap_servers": bootstrap,
             "client_id": client_id,
             "request_timeout_ms": request_timeout_ms,
+            **client_kwargs(security),
         }
         self._linger_ms = linger_ms
         self._wakeup = asyncio.Event()

@@ -3,10 +3,12 @@ own env prefix (``VIDMESH_USER_``...). Read once in ``__main__`` and passed down
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from vidmesh.transport.kafka.security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 
 class ServiceSettings(BaseSettings):
@@ -23,7 +25,41 @@ class ServiceSettings(BaseSettings):
     """``postgresql://role:password@host:port/database`` of this service's own database."""
     database_pool_size: int = 10
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    """``SSL``, ``SASL_SSL`` (a managed Kafka), ``SASL_PLAINTEXT``; for every Kafka client."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle (PEM) the brokers' certificates must chain to; None: the system's CAs."""
+    kafka_ssl_certfile: Path | None = None
+    """Client certificate (PEM) for brokers that ask for one (mutual TLS)."""
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     drain_timeout: float = 30.0
     """Seconds a stopping service gives work in flight."""
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Self:
+        try:  # refuse to start, rather than fail at the first Kafka connection
+            self.kafka_security  # noqa: B018
+        except ValidationError as error:
+            raise ValueError(f"kafka security settings: {error}") from None
+        return self
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The ``kafka_*`` security settings, checked (SASL needs a username and password), for
+        every aiokafka client the service builds."""
+        return KafkaSecurity(
+            security_protocol=self.kafka_security_protocol,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+        )

@@ -22,6 +22,11 @@ logger = structlog.get_logger("vidmesh.transport")
 
 Lifespan = Callable[["Microservice"], AbstractAsyncContextManager[None]]
 
+SIGNAL_REPEAT_WINDOW = 1.0
+"""Seconds after a stop signal in which another one is the same stop, not a harder one: a
+terminal's Ctrl-C reaches the whole process group, and ``uv run`` forwards it to its child
+too, so a service (or ``vidmesh up``) gets SIGINT twice at once."""
+
 
 class ServiceState(StrEnum):
     CREATED = "created"
@@ -143,18 +148,31 @@ class Microservice:
             await context.__aexit__(None, None, None)
 
     async def serve(self) -> None:
-        """Start, run until SIGINT or SIGTERM, then drain and stop."""
+        """Start, run until SIGINT or SIGTERM, then drain and stop. A repeat of the signal
+        within ``SIGNAL_REPEAT_WINDOW`` changes nothing; one after it stops at once (the default
+        handlers are back: KeyboardInterrupt, or the end of the process for SIGTERM)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        signals = (signal.SIGINT, signal.SIGTERM)
+        restore: list[asyncio.TimerHandle] = []
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                stop.set()
+                restore.append(loop.call_later(SIGNAL_REPEAT_WINDOW, _default_handlers, loop))
+
+        for signum in signals:
+            loop.add_signal_handler(signum, on_signal)
         try:
             await self.start()
             await stop.wait()
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            await self.stop()
+            try:
+                await self.stop()
+            finally:
+                for timer in restore:
+                    timer.cancel()
+                _default_handlers(loop)
 
     def run(self) -> None:
         """Serve on uvloop (when installed) until a stop signal."""
@@ -166,6 +184,11 @@ class Microservice:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _default_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)
 
 
 def run_with_uvloop(main: Callable[[], asyncio.Future[None] | object]) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 
 
 async def create_topics(
@@ -15,13 +16,16 @@ async def create_topics(
     *,
     replication_factor: int = 1,
     exist_ok: bool = False,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create topics (CreateTopics). Raises the broker's error for a topic it refused;
     ``exist_ok`` lets topics that already exist pass."""
     topics = [NewTopic(name, partitions, replication_factor) for name in names]
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vidmesh-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="vidmesh-admin", **client_kwargs(security)
+    )
     await admin.start()
     try:
         response = await admin.create_topics(topics)

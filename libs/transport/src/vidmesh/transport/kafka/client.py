@@ -13,6 +13,7 @@ from vidmesh.transport.errors import RequestTimeout
 from vidmesh.transport.kafka import headers as h
 from vidmesh.transport.kafka.codec import encode_headers, encode_value
 from vidmesh.transport.kafka.reply import ReplyListener
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 from vidmesh.transport.patterns import Pattern, route_of
 
 
@@ -39,13 +40,18 @@ class KafkaClient:
         client_id: str = "vidmesh",
         request_timeout: float = 30.0,
         consumer_config: dict[str, Any] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self._consumer_config = consumer_config
         self.client_id = client_id
         self.request_timeout = request_timeout
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, client_id=f"{client_id}-client", acks="all"
+            bootstrap_servers=bootstrap,
+            client_id=f"{client_id}-client",
+            acks="all",
+            **client_kwargs(security),
         )
         self._replies: ReplyListener | None = None
         self._opening = asyncio.Lock()
@@ -116,6 +122,7 @@ class KafkaClient:
                     self._producer,
                     client_id=self.client_id,
                     consumer_config=self._consumer_config,
+                    security=self.security,
                 )
                 await replies.start()
                 self._replies = replies

@@ -29,6 +29,7 @@ from vidmesh.transport.errors import (
 from vidmesh.transport.kafka import headers as h
 from vidmesh.transport.kafka.codec import decode_value, encode_value, header_text
 from vidmesh.transport.kafka.consumer import stop_consumer
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 
 logger = structlog.get_logger("vidmesh.transport.kafka")
 
@@ -101,6 +102,7 @@ class ReplyListener:
         *,
         client_id: str,
         consumer_config: dict[str, Any] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._producer = producer
         self._consumer = AIOKafkaConsumer(
@@ -108,6 +110,7 @@ class ReplyListener:
             client_id=client_id,
             enable_auto_commit=False,
             **{"fetch_max_wait_ms": 100, **(consumer_config or {})},
+            **client_kwargs(security),
         )
         self._partition_key = zlib.crc32(f"{client_id}-{id(self)}".encode())
         self._partitions: dict[str, int] = {}

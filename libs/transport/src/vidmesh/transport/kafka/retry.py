@@ -1,7 +1,8 @@
 """Bounded retries with backoff, then the dead-letter topic ``<topic>.dlq``.
 
 A failing handler is retried ``max_attempts`` times in all, waiting ``initial_backoff`` seconds,
-then each time ``multiplier`` times longer (at most ``max_backoff``). After that, or at once for a
+then each time ``multiplier`` times longer (at most ``max_backoff``), and for no longer than
+``max_elapsed`` seconds from its first try, when set. After that, or at once for a
 payload that fails validation (retrying cannot fix it), the record goes to ``<topic>.dlq`` with
 its key, value and headers, plus headers naming the original topic, partition, offset and error;
 then the partition moves on.
@@ -21,6 +22,23 @@ class RetryPolicy:
     initial_backoff: float = 0.1
     multiplier: float = 2.0
     max_backoff: float = 5.0
+    max_elapsed: float | None = None
+    """Seconds from the first try after which no new try starts; None: attempts only."""
+
+    def gives_up(self, attempts: int, elapsed: float) -> bool:
+        """Whether a record that failed ``attempts`` times, the first try ``elapsed`` seconds
+        ago, goes to the dead-letter topic now."""
+        if attempts >= self.max_attempts:
+            return True
+        return self.max_elapsed is not None and elapsed >= self.max_elapsed
+
+    def pause(self, attempts: int, elapsed: float) -> float:
+        """Seconds to wait before the next try: the backoff, cut to what is left of
+        ``max_elapsed`` (so the last try comes at the deadline, not a backoff past it)."""
+        delay = self.backoff(attempts)
+        if self.max_elapsed is None:
+            return delay
+        return max(0.0, min(delay, self.max_elapsed - elapsed))
 
     def backoff(self, failed_attempts: int) -> float:
         """Seconds to wait after the ``failed_attempts``-th failure."""

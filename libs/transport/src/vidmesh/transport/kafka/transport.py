@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from vidmesh.transport.kafka.codec import decode_headers, decode_value, header_t
 from vidmesh.transport.kafka.consumer import ConsumerLoop, Stopping, stop_consumer
 from vidmesh.transport.kafka.reply import Replier, answer_request
 from vidmesh.transport.kafka.retry import RetryPolicy, send_to_dead_letter
+from vidmesh.transport.kafka.security import KafkaSecurity, client_kwargs
 from vidmesh.transport.routing import Invoke, Router, RouteTable
 
 logger = structlog.get_logger("vidmesh.transport.kafka")
@@ -55,8 +57,10 @@ class KafkaTransport:
         consumer_config: Mapping[str, Any] | None = None,
         max_buffered: int = 1000,
         drain_timeout: float = 30.0,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.group_id = group_id
         self.client_id = client_id
         self.retry = retry or RetryPolicy()
@@ -76,7 +80,10 @@ class KafkaTransport:
     async def start(self, table: RouteTable) -> None:
         self._table = table
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-server", acks="all"
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-server",
+            acks="all",
+            **client_kwargs(self.security),
         )
         try:
             await self._producer.start()
@@ -86,6 +93,7 @@ class KafkaTransport:
                 client_id=f"{self.client_id}-server",
                 enable_auto_commit=False,
                 **{**CONSUMER_DEFAULTS, **self._consumer_config},
+                **client_kwargs(self.security),
             )
             self._loop = ConsumerLoop(
                 consumer,
@@ -157,6 +165,7 @@ class KafkaTransport:
     async def _handle_event(self, invoke: Invoke, context: MessageContext, record: Any) -> None:
         assert self._producer is not None
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             try:
@@ -167,14 +176,16 @@ class KafkaTransport:
                 await send_to_dead_letter(self._producer, record, error, attempts=attempt)
                 return
             except Exception as error:
-                if attempt >= self.retry.max_attempts:
-                    logger.exception("event_dead_lettered", route=context.route, attempts=attempt)
+                elapsed = time.monotonic() - started
+                if self.retry.gives_up(attempt, elapsed):
+                    # The record first: rendering a traceback can take a while.
                     await send_to_dead_letter(self._producer, record, error, attempts=attempt)
+                    logger.exception("event_dead_lettered", route=context.route, attempts=attempt)
                     return
                 logger.warning(
                     "event_retry", route=context.route, attempt=attempt, error=repr(error)
                 )
-                await self._pause(self.retry.backoff(attempt))
+                await self._pause(self.retry.pause(attempt, elapsed))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
