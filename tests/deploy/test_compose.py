@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+import secrets
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ def variables_used(path: Path) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    """compose.yaml as ``docker compose config`` sees it with the example .env."""
-    return interpolate(yaml.safe_load(COMPOSE.read_text()), env_file(ENV_EXAMPLE))
+    """compose.yaml as ``docker compose config`` sees it with the example .env, each value
+    replaced as its comment asks (the services refuse the placeholders themselves)."""
+    filled = {name: secrets.token_hex(24) for name in env_file(ENV_EXAMPLE)}
+    return interpolate(yaml.safe_load(COMPOSE.read_text()), filled)
 
 
 def environment(compose: dict[str, Any], name: str) -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from vidmesh.kit.secrets import check_secret
 from vidmesh.kit.settings import ServiceSettings
 
 MIN_SECRET_LENGTH = 32
@@ -37,6 +38,12 @@ class Settings(ServiceSettings):
     access_log: bool = False
     """uvicorn's line per request. Off by default: formatting and writing it cost about a tenth
     of the gateway's CPU per request; errors and domain events are logged either way."""
+
+    @field_validator("jwt_access_secret", "jwt_refresh_secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr) -> SecretStr:
+        check_secret(secret.get_secret_value(), min_length=MIN_SECRET_LENGTH)
+        return secret
 
     @model_validator(mode="after")
     def _secrets_differ(self) -> Settings:

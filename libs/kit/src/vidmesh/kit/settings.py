@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from vidmesh.kit.secrets import check_url_password
 
 
 class ServiceSettings(BaseSettings):
@@ -15,7 +16,10 @@ class ServiceSettings(BaseSettings):
     ``database_url`` has no default: a service refuses to start rather than guess a password.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+    # hide_input_in_errors: a refused setting's error must not print its value (a secret).
+    model_config = SettingsConfigDict(
+        extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int
@@ -27,3 +31,9 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     drain_timeout: float = 30.0
     """Seconds a stopping service gives work in flight."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_password(cls, url: SecretStr) -> SecretStr:
+        check_url_password(url.get_secret_value())
+        return url
