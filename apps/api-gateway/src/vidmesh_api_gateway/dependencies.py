@@ -17,6 +17,7 @@ from vidmesh.kit.db import Database
 
 from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, VideoClient
 from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
 from vidmesh_api_gateway.settings import Settings
 from vidmesh_api_gateway.store import StoreClient
@@ -25,7 +26,7 @@ from vidmesh_api_gateway.store import StoreClient
 @dataclass(frozen=True, slots=True)
 class Gateway:
     """What the routes use: settings, the database, the token codec and sessions, clients of
-    the services and of the object store."""
+    the services and of the object store, the check of live sessions."""
 
     settings: Settings
     database: Database
@@ -33,6 +34,7 @@ class Gateway:
     sessions: RefreshSessions
     clients: Clients
     store: StoreClient
+    check: SessionCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +112,9 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_access_scheme)],
     gateway: GatewayDep,
 ) -> CurrentUser:
-    """The user of a valid access token; a refresh token is refused."""
+    """The user of a valid access token whose session is live; a refresh token is refused."""
     claims = gateway.codec.verify(_bearer(credentials), TokenType.ACCESS)
+    await gateway.check.ensure_live(claims.family)
     return CurrentUser(id=claims.sub)
 
 

@@ -3,6 +3,7 @@ a Microservice serving it over HTTP (AsgiTransport)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
@@ -16,6 +17,8 @@ from vidmesh.transport.asgi import AsgiTransport
 from vidmesh_api_gateway.clients import Clients
 from vidmesh_api_gateway.dependencies import Gateway
 from vidmesh_api_gateway.errors import install_error_handlers
+from vidmesh_api_gateway.purge import purge_forever
+from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.routes import analytics, auth, health, uploads, videos
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec
 from vidmesh_api_gateway.settings import Settings
@@ -40,13 +43,15 @@ def build_gateway(settings: Settings) -> Gateway:
         access_ttl=settings.access_token_ttl_seconds,
         refresh_ttl=settings.refresh_token_ttl_seconds,
     )
+    check = SessionCheck(database, cache_seconds=settings.session_check_seconds)
     return Gateway(
         settings=settings,
         database=database,
         codec=codec,
-        sessions=RefreshSessions(database, codec),
+        sessions=RefreshSessions(database, codec, check),
         clients=Clients.from_settings(settings),
         store=StoreClient(connections=settings.store_connections, timeout=settings.store_timeout),
+        check=check,
     )
 
 
@@ -79,9 +84,15 @@ def build_service(settings: Settings) -> Microservice:
             video=settings.video_address,
             analytics=settings.analytics_address,
         )
+        purge = asyncio.create_task(
+            purge_forever(gateway.database, settings.refresh_token_purge_interval)
+        )
         try:
             yield
         finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
             await gateway.clients.close()
             await gateway.store.close()
             await gateway.database.close()
