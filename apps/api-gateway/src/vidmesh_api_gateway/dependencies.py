@@ -17,6 +17,7 @@ from vidmesh.kit.db import Database
 
 from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, VideoClient
 from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.ratelimits import RateLimits
 from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
 from vidmesh_api_gateway.settings import Settings
@@ -35,6 +36,7 @@ class Gateway:
     clients: Clients
     store: StoreClient
     check: SessionCheck
+    limits: RateLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,16 @@ async def get_sessions(gateway: GatewayDep) -> RefreshSessions:
     return gateway.sessions
 
 
+async def get_limits(gateway: GatewayDep) -> RateLimits:
+    return gateway.limits
+
+
+async def get_client_address(request: Request) -> str:
+    """The client's address: the peer, or the client a trusted proxy named (uvicorn resolves
+    ``X-Forwarded-For`` only for the peers in ``trusted_proxies``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def get_user_client(gateway: GatewayDep) -> UserClient:
     return gateway.clients.user
 
@@ -80,6 +92,8 @@ async def get_store(gateway: GatewayDep) -> StoreClient:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionsDep = Annotated[RefreshSessions, Depends(get_sessions)]
+LimitsDep = Annotated[RateLimits, Depends(get_limits)]
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
 UserClientDep = Annotated[UserClient, Depends(get_user_client)]
 VideoClientDep = Annotated[VideoClient, Depends(get_video_client)]
 AnalyticsClientDep = Annotated[AnalyticsClient, Depends(get_analytics_client)]

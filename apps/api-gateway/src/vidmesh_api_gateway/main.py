@@ -18,6 +18,7 @@ from vidmesh_api_gateway.clients import Clients
 from vidmesh_api_gateway.dependencies import Gateway
 from vidmesh_api_gateway.errors import install_error_handlers
 from vidmesh_api_gateway.purge import purge_forever
+from vidmesh_api_gateway.ratelimits import RateLimits
 from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.routes import analytics, auth, health, uploads, videos
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec
@@ -52,6 +53,7 @@ def build_gateway(settings: Settings) -> Gateway:
         clients=Clients.from_settings(settings),
         store=StoreClient(connections=settings.store_connections, timeout=settings.store_timeout),
         check=check,
+        limits=RateLimits.from_settings(settings),
     )
 
 
@@ -73,7 +75,14 @@ def build_service(settings: Settings) -> Microservice:
     """The gateway as a Microservice: HTTP on ``settings.host:port``, closed resources on stop."""
     gateway = build_gateway(settings)
     transport = AsgiTransport(
-        create_app(gateway), settings.host, settings.port, access_log=settings.access_log
+        create_app(gateway),
+        settings.host,
+        settings.port,
+        access_log=settings.access_log,
+        # X-Forwarded-For only from the proxies named; by default from none (uvicorn's own
+        # default trusts 127.0.0.1, so any local process could pick its client address)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
     @contextlib.asynccontextmanager
@@ -93,6 +102,7 @@ def build_service(settings: Settings) -> Microservice:
             purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purge
+            gateway.limits.close()
             await gateway.clients.close()
             await gateway.store.close()
             await gateway.database.close()
