@@ -283,3 +283,16 @@ def test_infra_ports_publish_postgres_and_kafka_on_loopback_only() -> None:
     # programs on the host reach the broker through the listener it advertises to them
     assert "HOST://localhost:9094" in kafka["KAFKA_ADVERTISED_LISTENERS"]
     assert "127.0.0.1:9094:9094" in override["kafka"]["ports"]
+
+
+def test_gateway_shares_its_rate_limits_through_the_valkey_with_its_password(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = BY_NAME["api-gateway"]
+    settings = service_settings(compose, gateway, monkeypatch)
+    url = urllib.parse.urlsplit(settings.rate_limit_storage.get_secret_value())
+    valkey = compose["services"]["valkey"]
+    command = valkey["command"]
+    assert (url.scheme, url.hostname, url.port) == ("redis", "valkey", 6379)
+    assert url.password == command[command.index("--requirepass") + 1]
+    assert "valkey" in compose["services"]["api-gateway"]["depends_on"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
-from vidmesh.kit.secrets import check_secret
+from vidmesh.kit.secrets import check_secret, check_url_password
 from vidmesh.kit.settings import ServiceSettings
 
 MIN_SECRET_LENGTH = 32
@@ -72,6 +72,12 @@ class Settings(ServiceSettings):
         except ValueError:
             raise ValueError("expected a rate limit such as 10/minute") from None
         return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _no_placeholder_store_password(cls, uri: SecretStr) -> SecretStr:
+        check_url_password(uri.get_secret_value())
+        return uri
 
     @field_validator("jwt_access_secret", "jwt_refresh_secret")
     @classmethod
