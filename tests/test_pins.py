@@ -63,6 +63,10 @@ def test_with_pins_replaces_the_list_and_keeps_the_rest() -> None:
     assert data["tool"]["uv"] == {"package": False, "constraint-dependencies": ["c==3"]}
     assert data["tool"]["other"] == {"a": 1}
     assert data["project"] == {"name": "x"}
+    empty = second.replace('[\n    "c==3",\n]', "[]")
+    assert "constraint-dependencies = []" in empty
+    emptied = with_pins(empty, ["d==4"])
+    assert tomllib.loads(emptied)["tool"]["uv"]["constraint-dependencies"] == ["d==4"]
 
 
 def test_with_pins_refuses_a_file_without_a_uv_table() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+import secrets
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ def variables_used(path: Path) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    """compose.yaml as ``docker compose config`` sees it with the example .env."""
-    return interpolate(yaml.safe_load(COMPOSE.read_text()), env_file(ENV_EXAMPLE))
+    """compose.yaml as ``docker compose config`` sees it with the example .env, each value
+    replaced as its comment asks (the services refuse the placeholders themselves)."""
+    filled = {name: secrets.token_hex(24) for name in env_file(ENV_EXAMPLE)}
+    return interpolate(yaml.safe_load(COMPOSE.read_text()), filled)
 
 
 def environment(compose: dict[str, Any], name: str) -> dict[str, str]:
@@ -280,3 +283,16 @@ def test_infra_ports_publish_postgres_and_kafka_on_loopback_only() -> None:
     # programs on the host reach the broker through the listener it advertises to them
     assert "HOST://localhost:9094" in kafka["KAFKA_ADVERTISED_LISTENERS"]
     assert "127.0.0.1:9094:9094" in override["kafka"]["ports"]
+
+
+def test_gateway_shares_its_rate_limits_through_the_valkey_with_its_password(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = BY_NAME["api-gateway"]
+    settings = service_settings(compose, gateway, monkeypatch)
+    url = urllib.parse.urlsplit(settings.rate_limit_storage.get_secret_value())
+    valkey = compose["services"]["valkey"]
+    command = valkey["command"]
+    assert (url.scheme, url.hostname, url.port) == ("redis", "valkey", 6379)
+    assert url.password == command[command.index("--requirepass") + 1]
+    assert "valkey" in compose["services"]["api-gateway"]["depends_on"]

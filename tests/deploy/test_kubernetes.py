@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import subprocess
 import sys
 import urllib.parse
@@ -201,9 +202,9 @@ def test_service_port_reaches_the_port_the_service_listens_on(
     main = main_container(objects, service)
     env = container_env(objects, main)
     env.setdefault(service.env("database_url"), "postgresql://u:p@db/d")  # prod: out of band
-    env.setdefault(service.env("jwt_access_secret"), "a" * 32)
-    env.setdefault(service.env("jwt_refresh_secret"), "b" * 32)
-    env.setdefault(service.env("kafka_sasl_password"), "kafka-secret")  # prod: out of band
+    env.setdefault(service.env("jwt_access_secret"), secrets.token_hex(32))
+    env.setdefault(service.env("jwt_refresh_secret"), secrets.token_hex(32))
+    env.setdefault(service.env("kafka_sasl_password"), secrets.token_hex(16))  # prod: out of band
     settings = load_settings(service, env, monkeypatch)
     (port,) = main["ports"]
     assert port["containerPort"] == settings.port

@@ -234,13 +234,22 @@ def test_an_expired_access_token_is_told_apart(
 
 
 def test_a_valid_access_token_signed_by_the_system_key_is_accepted(
-    gateway: httpx.Client, secrets: dict[str, Any]
+    gateway: httpx.Client, account: Account, secrets: dict[str, Any]
 ) -> None:
     """The forged tokens above fail for the reason they name: the same claims, signed with the
-    right key and unexpired, pass (404: no such video)."""
-    token = _token(secrets["jwt_access_secret"], "access")
+    right key, unexpired and of a live session, pass (404: no such video)."""
+    family = jwt.decode(account.access_token, options={"verify_signature": False})["family"]
+    token = _token(secrets["jwt_access_secret"], "access", sub=account.id, family=family)
     response = gateway.get(f"/api/videos/{uuid.uuid4()}/download", headers=bearer(token))
     assert_error(response, HTTPStatus.NOT_FOUND)
+
+
+def test_a_valid_access_token_of_an_unknown_session_is_refused(
+    gateway: httpx.Client, secrets: dict[str, Any]
+) -> None:
+    token = _token(secrets["jwt_access_secret"], "access")  # a family the gateway never made
+    response = gateway.get(f"/api/videos/{uuid.uuid4()}/download", headers=bearer(token))
+    assert_error(response, HTTPStatus.UNAUTHORIZED)
 
 
 # -- refresh and sign-out -------------------------------------------------------------------

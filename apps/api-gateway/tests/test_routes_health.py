@@ -11,6 +11,10 @@ import pytest
 from vidmesh_api_gateway.__main__ import health
 from vidmesh_api_gateway.settings import Settings
 
+# random-looking keys: placeholders and repeated characters are refused (vidmesh.kit.secrets)
+ACCESS_SECRET = "k3Yq-access-9fT2mZpW7xLr0aBvN4cHdE6s"
+REFRESH_SECRET = "R8uJ-refresh-2wQe5tYk1oPlZ3xMnB7vC9g"
+
 
 async def test_healthz_answers_while_the_process_serves(http: httpx.AsyncClient) -> None:
     answer = await http.get("/healthz")
@@ -96,5 +100,5 @@ def test_health_command_is_false_when_nothing_answers(
 def set_env(monkeypatch: pytest.MonkeyPatch, database_url: str, *, port: int) -> None:
     monkeypatch.setenv("VIDMESH_API_GATEWAY_PORT", str(port))
     monkeypatch.setenv("VIDMESH_API_GATEWAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", "a" * 32)
-    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", "r" * 32)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", ACCESS_SECRET)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", REFRESH_SECRET)

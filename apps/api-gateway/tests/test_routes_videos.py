@@ -32,9 +32,9 @@ def assert_error(answer: httpx.Response, status: int) -> dict[str, object]:
 
 
 @pytest.fixture
-def access_token(codec: TokenCodec) -> str:
-    token, _ = codec.issue(str(uuid.uuid4()), TokenType.ACCESS, uuid.uuid4())
-    return token
+async def access_token(sessions: RefreshSessions) -> str:
+    """A live session's access token (a token of an unknown session is refused)."""
+    return (await sessions.start(str(uuid.uuid4()))).access_token
 
 
 def expired_access_token() -> str:

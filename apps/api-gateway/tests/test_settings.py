@@ -3,11 +3,15 @@ from pydantic import ValidationError
 
 from vidmesh_api_gateway.settings import Settings, split_address
 
+# random-looking keys: placeholders and repeated characters are refused (vidmesh.kit.secrets)
+ACCESS_SECRET = "k3Yq-access-9fT2mZpW7xLr0aBvN4cHdE6s"
+REFRESH_SECRET = "R8uJ-refresh-2wQe5tYk1oPlZ3xMnB7vC9g"
+
 
 def test_settings_come_from_the_gateway_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDMESH_API_GATEWAY_DATABASE_URL", "postgresql://u:p@h:5432/d")
-    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", "a" * 32)
-    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", "r" * 32)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", ACCESS_SECRET)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", REFRESH_SECRET)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_VIDEO_ADDRESS", "video:3002")
     settings = Settings()
     assert settings.port == 3000
@@ -26,8 +30,8 @@ def test_settings_refuse_one_secret_for_both_token_kinds() -> None:
     with pytest.raises(ValidationError, match="must differ"):
         Settings(
             database_url="postgresql://u:p@h/d",
-            jwt_access_secret="s" * 32,
-            jwt_refresh_secret="s" * 32,
+            jwt_access_secret=ACCESS_SECRET,
+            jwt_refresh_secret=ACCESS_SECRET,
         )
 
 
@@ -36,7 +40,7 @@ def test_settings_refuse_a_short_secret() -> None:
         Settings(
             database_url="postgresql://u:p@h/d",
             jwt_access_secret="short",
-            jwt_refresh_secret="r" * 32,
+            jwt_refresh_secret=REFRESH_SECRET,
         )
 
 

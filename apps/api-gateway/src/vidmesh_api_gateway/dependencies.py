@@ -17,6 +17,8 @@ from vidmesh.kit.db import Database
 
 from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, VideoClient
 from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.ratelimits import RateLimits
+from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
 from vidmesh_api_gateway.settings import Settings
 from vidmesh_api_gateway.store import StoreClient
@@ -25,7 +27,7 @@ from vidmesh_api_gateway.store import StoreClient
 @dataclass(frozen=True, slots=True)
 class Gateway:
     """What the routes use: settings, the database, the token codec and sessions, clients of
-    the services and of the object store."""
+    the services and of the object store, the check of live sessions."""
 
     settings: Settings
     database: Database
@@ -33,6 +35,8 @@ class Gateway:
     sessions: RefreshSessions
     clients: Clients
     store: StoreClient
+    check: SessionCheck
+    limits: RateLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,16 @@ async def get_sessions(gateway: GatewayDep) -> RefreshSessions:
     return gateway.sessions
 
 
+async def get_limits(gateway: GatewayDep) -> RateLimits:
+    return gateway.limits
+
+
+async def get_client_address(request: Request) -> str:
+    """The client's address: the peer, or the client a trusted proxy named (uvicorn resolves
+    ``X-Forwarded-For`` only for the peers in ``trusted_proxies``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def get_user_client(gateway: GatewayDep) -> UserClient:
     return gateway.clients.user
 
@@ -78,6 +92,8 @@ async def get_store(gateway: GatewayDep) -> StoreClient:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionsDep = Annotated[RefreshSessions, Depends(get_sessions)]
+LimitsDep = Annotated[RateLimits, Depends(get_limits)]
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
 UserClientDep = Annotated[UserClient, Depends(get_user_client)]
 VideoClientDep = Annotated[VideoClient, Depends(get_video_client)]
 AnalyticsClientDep = Annotated[AnalyticsClient, Depends(get_analytics_client)]
@@ -110,8 +126,9 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_access_scheme)],
     gateway: GatewayDep,
 ) -> CurrentUser:
-    """The user of a valid access token; a refresh token is refused."""
+    """The user of a valid access token whose session is live; a refresh token is refused."""
     claims = gateway.codec.verify(_bearer(credentials), TokenType.ACCESS)
+    await gateway.check.ensure_live(claims.family)
     return CurrentUser(id=claims.sub)
 
 

@@ -3,6 +3,7 @@ a Microservice serving it over HTTP (AsgiTransport)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
@@ -16,6 +17,9 @@ from vidmesh.transport.asgi import AsgiTransport
 from vidmesh_api_gateway.clients import Clients
 from vidmesh_api_gateway.dependencies import Gateway
 from vidmesh_api_gateway.errors import install_error_handlers
+from vidmesh_api_gateway.purge import purge_forever
+from vidmesh_api_gateway.ratelimits import RateLimits
+from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.routes import analytics, auth, health, uploads, videos
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec
 from vidmesh_api_gateway.settings import Settings
@@ -40,13 +44,16 @@ def build_gateway(settings: Settings) -> Gateway:
         access_ttl=settings.access_token_ttl_seconds,
         refresh_ttl=settings.refresh_token_ttl_seconds,
     )
+    check = SessionCheck(database, cache_seconds=settings.session_check_seconds)
     return Gateway(
         settings=settings,
         database=database,
         codec=codec,
-        sessions=RefreshSessions(database, codec),
+        sessions=RefreshSessions(database, codec, check),
         clients=Clients.from_settings(settings),
         store=StoreClient(connections=settings.store_connections, timeout=settings.store_timeout),
+        check=check,
+        limits=RateLimits.from_settings(settings),
     )
 
 
@@ -68,7 +75,14 @@ def build_service(settings: Settings) -> Microservice:
     """The gateway as a Microservice: HTTP on ``settings.host:port``, closed resources on stop."""
     gateway = build_gateway(settings)
     transport = AsgiTransport(
-        create_app(gateway), settings.host, settings.port, access_log=settings.access_log
+        create_app(gateway),
+        settings.host,
+        settings.port,
+        access_log=settings.access_log,
+        # X-Forwarded-For only from the proxies named; by default from none (uvicorn's own
+        # default trusts 127.0.0.1, so any local process could pick its client address)
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
     @contextlib.asynccontextmanager
@@ -79,9 +93,16 @@ def build_service(settings: Settings) -> Microservice:
             video=settings.video_address,
             analytics=settings.analytics_address,
         )
+        purge = asyncio.create_task(
+            purge_forever(gateway.database, settings.refresh_token_purge_interval)
+        )
         try:
             yield
         finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+            gateway.limits.close()
             await gateway.clients.close()
             await gateway.store.close()
             await gateway.database.close()

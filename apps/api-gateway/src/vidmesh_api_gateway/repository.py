@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vidmesh_api_gateway.models import RefreshToken
@@ -56,6 +56,29 @@ class RefreshTokenRepository:
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=at)
             .execution_options(synchronize_session="fetch")
+        )
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def family_live(self, family_id: uuid.UUID) -> bool:
+        """Whether the family still has a token that is not revoked. Sign-out and reuse revoke
+        every token of a family; a purged (long expired) family has none: not live either."""
+        statement = (
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def purge_expired(self, before: datetime, batch: int) -> int:
+        """Delete up to ``batch`` tokens that expired before ``before``; returns how many."""
+        expired = (
+            select(RefreshToken.id).where(RefreshToken.expires_at < before).limit(batch)
+        ).scalar_subquery()
+        statement = (
+            delete(RefreshToken)
+            .where(RefreshToken.id.in_(expired))
+            .execution_options(synchronize_session=False)
         )
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]

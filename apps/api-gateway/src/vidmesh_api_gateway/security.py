@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import jwt
-import structlog
 from vidmesh.kit.db import Database
 
 from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.models import RefreshToken
 from vidmesh_api_gateway.repository import RefreshTokenRepository
-
-logger = structlog.get_logger("vidmesh_api_gateway.security")
+from vidmesh_api_gateway.revocation import SessionCheck
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "type", "jti", "family", "iat", "exp"]
@@ -36,6 +35,17 @@ class TokenType(StrEnum):
 
 class InvalidToken(Unauthorized):
     default_message = "Invalid or expired token"
+
+
+class RefreshTokenReused(InvalidToken):
+    """A spent refresh token came back: its family is revoked (the route audits who)."""
+
+    default_message = "Refresh token reused; its session is revoked"
+
+    def __init__(self, user_id: str, family: uuid.UUID) -> None:
+        super().__init__()
+        self.user_id = user_id
+        self.family = family
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +150,13 @@ class TokenCodec:
 class RefreshSessions:
     """Refresh-token families in the gateway's database; each method is one transaction."""
 
-    def __init__(self, database: Database, codec: TokenCodec) -> None:
+    def __init__(
+        self, database: Database, codec: TokenCodec, check: SessionCheck | None = None
+    ) -> None:
         self.database = database
         self.codec = codec
+        self.check = check
+        """Told of each family this replica revokes, so its access tokens stop at once."""
 
     async def start(self, user_id: str) -> TokenPair:
         """A new family (sign-up, sign-in) and its first pair."""
@@ -156,14 +170,16 @@ class RefreshSessions:
         (committed before the 401, so the revocation holds)."""
         claims = self.codec.verify(refresh_token, TokenType.REFRESH)
         async with self.database.transaction() as session:
-            pair = await self._next_pair(RefreshTokenRepository(session), claims, refresh_token)
+            repository = RefreshTokenRepository(session)
+            pair, row = await self._next_pair(repository, claims, refresh_token)
         if pair is None:
-            raise InvalidToken("Refresh token reused; its session is revoked")
+            self._forget(row.family_id)
+            raise RefreshTokenReused(row.user_id, row.family_id)
         return pair
 
     async def _next_pair(
         self, repository: RefreshTokenRepository, claims: TokenClaims, refresh_token: str
-    ) -> TokenPair | None:
+    ) -> tuple[TokenPair | None, RefreshToken]:
         now = _now()
         row = await repository.get_for_update(claims.jti)
         if row is None or row.token_hash != token_hash(refresh_token):
@@ -171,13 +187,12 @@ class RefreshSessions:
         if row.revoked_at is not None or row.expires_at <= now:
             raise InvalidToken()
         if row.used_at is not None:
-            revoked = await repository.revoke_family(row.family_id, now)
-            logger.warning("refresh_token_reused", family=str(row.family_id), revoked=revoked)
-            return None
+            await repository.revoke_family(row.family_id, now)
+            return None, row
         await repository.mark_used(row, now)
         pair = self.codec.issue_pair(row.user_id, row.family_id)
         await _store(repository, pair)
-        return pair
+        return pair, row
 
     async def revoke(self, refresh_token: str) -> None:
         """Sign out: the family of a valid refresh token no longer refreshes (idempotent)."""
@@ -188,6 +203,11 @@ class RefreshSessions:
             if row is None or row.token_hash != token_hash(refresh_token):
                 raise InvalidToken()
             await repository.revoke_family(row.family_id, _now())
+        self._forget(row.family_id)
+
+    def _forget(self, family: uuid.UUID) -> None:
+        if self.check is not None:
+            self.check.forget(family)
 
 
 async def _store(repository: RefreshTokenRepository, pair: TokenPair) -> None:

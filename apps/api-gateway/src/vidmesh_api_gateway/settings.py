@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+import limits
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from vidmesh.kit.secrets import check_secret, check_url_password
 from vidmesh.kit.settings import ServiceSettings
 
 MIN_SECRET_LENGTH = 32
@@ -37,6 +39,51 @@ class Settings(ServiceSettings):
     access_log: bool = False
     """uvicorn's line per request. Off by default: formatting and writing it cost about a tenth
     of the gateway's CPU per request; errors and domain events are logged either way."""
+
+    # -- abuse limits (ratelimits.py), revoked sessions (revocation.py), housekeeping --------
+    rate_limit_storage: SecretStr = SecretStr("memory://")
+    """Where rate-limit counters live (a ``limits`` storage URI): ``memory://``, this process
+    only; ``redis://host:6379`` (``rediss://``, ``valkey://``...) shared by every replica."""
+    signin_limit_per_address: str = "30/minute"
+    signin_limit_per_account: str = "10/minute"
+    signup_limit_per_address: str = "20/minute"
+    signup_limit_per_account: str = "5/minute"
+    refresh_limit_per_family: str = "30/minute"
+    trusted_proxies: list[str] = []
+    """Addresses or networks (CIDR) of the reverse proxies whose ``X-Forwarded-For`` names the
+    client; empty: the client is the peer address, and the header is ignored."""
+    session_check_seconds: float = Field(default=5.0, ge=0)
+    """How long a replica trusts its last look at an access token's session: a token of a
+    session signed out (or revoked for reuse) on another replica works at most this long."""
+    refresh_token_purge_interval: float = Field(default=3600.0, gt=0)
+    """Seconds between two purges of expired refresh tokens from the gateway's table."""
+
+    @field_validator(
+        "signin_limit_per_address",
+        "signin_limit_per_account",
+        "signup_limit_per_address",
+        "signup_limit_per_account",
+        "refresh_limit_per_family",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError("expected a rate limit such as 10/minute") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _no_placeholder_store_password(cls, uri: SecretStr) -> SecretStr:
+        check_url_password(uri.get_secret_value())
+        return uri
+
+    @field_validator("jwt_access_secret", "jwt_refresh_secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr) -> SecretStr:
+        check_secret(secret.get_secret_value(), min_length=MIN_SECRET_LENGTH)
+        return secret
 
     @model_validator(mode="after")
     def _secrets_differ(self) -> Settings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+from vidmesh.kit.secrets import check_secret
 from vidmesh.kit.settings import ServiceSettings
 
 MiB = 1024 * 1024
+MIN_S3_SECRET_LENGTH = 16
+"""Shorter than any store's generated keys (AWS: 40 characters; MinIO refuses under 8)."""
 
 
 class Settings(ServiceSettings):
@@ -56,3 +59,10 @@ class Settings(ServiceSettings):
     """Seconds a playback URL (``GET /api/videos/{id}/url``) stays valid."""
     upload_url_ttl: float = Field(default=1800.0, gt=0)
     """Seconds a part URL of an upload stays valid."""
+
+    @field_validator("s3_secret_access_key")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            check_secret(secret.get_secret_value(), min_length=MIN_S3_SECRET_LENGTH)
+        return secret

@@ -23,6 +23,10 @@ from vidmesh.devstack.services import (
 )
 from vidmesh.devstack.supervisor import ChildSpec, LineSink
 
+LOOPBACK_ADDRESS_LIMIT = "10000/minute"
+"""Per-address sign-in and sign-up limits of a local run: every client of it (browser, tests,
+benchmarks) comes from 127.0.0.1, one address; the per-account limits stay as they are."""
+
 
 @dataclass(frozen=True)
 class Wiring:
@@ -59,6 +63,8 @@ def service_env(service: Service, database_url: str, wiring: Wiring) -> dict[str
         env |= wiring.storage.video_env(prefix, cors_origins=origins)
     if service.name == GATEWAY:
         env |= _gateway_env(prefix, wiring)
+        for limit in ("SIGNIN_LIMIT_PER_ADDRESS", "SIGNUP_LIMIT_PER_ADDRESS"):
+            env.setdefault(prefix + limit, LOOPBACK_ADDRESS_LIMIT)
     return env | dict(wiring.extra_env)
 
 

@@ -7,8 +7,9 @@ package the workspace installs, transitive ones included. ``uv sync`` (CI), ``uv
 up``) and the images' ``uv lock`` resolve inside those pins, so every install of one commit gets
 the same versions, whichever index serves them.
 
-``uv run vidmesh pin`` rewrites the list from the current resolution (``uv export``); to move a
-package, change its pin (or remove the list, ``uv lock --upgrade``, then ``vidmesh pin``).
+``uv run vidmesh pin`` rewrites the list from the current resolution (``uv export``). To move a
+package, change its pin; when a new dependency conflicts with a pin, empty the list
+(``constraint-dependencies = []``), ``uv lock``, then ``vidmesh pin``.
 tests/test_pins.py fails when something installed is not pinned.
 """
 
@@ -36,7 +37,7 @@ EXPORT: Final = (
 """The resolution of the whole workspace (every app, library and dev group), one line per
 package: ``name==version`` and, where it applies, ``; marker``."""
 
-_BLOCK = re.compile(r"^constraint-dependencies = \[\n(?:.*\n)*?\]\n", re.MULTILINE)
+_BLOCK = re.compile(r"^constraint-dependencies = \[\n?(?:.*\n)*?\]\n", re.MULTILINE)
 _TOOL_UV = re.compile(r"^\[tool\.uv\]\n", re.MULTILINE)
 _COMMENT: Final = "# Every installed package, exactly: `uv run vidmesh pin` (docs/deploy.md).\n"
 

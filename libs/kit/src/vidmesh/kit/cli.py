@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import typer
+from pydantic import ValidationError
 from vidmesh.contracts import HEALTH, Health
 from vidmesh.kit.logging import configure_logging
 from vidmesh.kit.migrations import upgrade
@@ -37,7 +38,10 @@ def service_app(
     health pattern on the service's own TCP port)."""
 
     def load() -> S:
-        loaded = settings()
+        try:
+            loaded = settings()
+        except ValidationError as error:  # a clear line per setting, not a traceback
+            raise SystemExit(settings_error(name, error, _env_prefix(settings))) from None
         configure_logging(name, level=loaded.log_level, log_format=loaded.log_format)
         return loaded
 
@@ -56,6 +60,22 @@ def service_app(
         return health(loaded) if health is not None else tcp_health(loaded.host, loaded.port)
 
     return service_cli(name, serve=serve, migrate=migrate_all, health=check)
+
+
+def settings_error(name: str, error: ValidationError, env_prefix: str) -> str:
+    """Why ``name`` refuses to start, one line per setting, each named by its environment
+    variable. The values are never shown (``ServiceSettings`` hides them from its errors)."""
+    lines = [f"{name}: refusing to start, invalid settings:"]
+    for problem in error.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in problem["loc"])
+        variable = (env_prefix + field).upper() if field else env_prefix.rstrip("_")
+        lines.append(f"  {variable}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def _env_prefix(settings: Callable[[], ServiceSettings]) -> str:
+    config = getattr(settings, "model_config", {})
+    return str(config.get("env_prefix", ""))
 
 
 def service_cli(

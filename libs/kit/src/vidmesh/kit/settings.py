@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from vidmesh.kit.secrets import check_url_password
 from vidmesh.transport.kafka.security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 
@@ -17,7 +18,10 @@ class ServiceSettings(BaseSettings):
     ``database_url`` has no default: a service refuses to start rather than guess a password.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+    # hide_input_in_errors: a refused setting's error must not print its value (a secret).
+    model_config = SettingsConfigDict(
+        extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int
@@ -63,3 +67,9 @@ class ServiceSettings(BaseSettings):
             sasl_username=self.kafka_sasl_username,
             sasl_password=self.kafka_sasl_password,
         )
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_password(cls, url: SecretStr) -> SecretStr:
+        check_url_password(url.get_secret_value())
+        return url
