@@ -186,3 +186,17 @@ async def test_the_linger_stops_after_its_byte_budget(served: tuple[App, int]) -
     await asyncio.to_thread(flood)
     assert answered.is_set(), "the server read far past its linger budget"
     assert sent < 4 * LIMITS.linger_bytes
+
+
+async def test_past_the_concurrency_limit_a_request_gets_503_in_the_json_shape() -> None:
+    asgi = AsgiTransport(App(), port=0, limits=LIMITS, limit_concurrency=3)
+    async with Microservice("http", Router(), transports=[asgi]):
+        held = [await asyncio.open_connection("127.0.0.1", asgi.port) for _ in range(3)]
+        await asyncio.sleep(0.1)  # accepted
+        answer = await in_thread(asgi.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        for _, writer in held:
+            writer.close()
+    assert status_of(answer) == 503
+    assert b"retry-after: 1" in answer.lower()
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["statusCode"] == 503

@@ -1,5 +1,6 @@
 """HTTP/1.1 limits uvicorn has no setting for: a cap on a request's head (431), a deadline for
-the head (408), an idle timeout for the body, and a lingering close after an early answer.
+the head (408), an idle timeout for the body, and a lingering close after an early answer; and
+uvicorn's ``limit_concurrency`` answered in the one JSON error shape (503, ``Retry-After``).
 
 One subclass of uvicorn's httptools protocol, passed as ``http=`` to ``uvicorn.Config`` (see
 :func:`limited_http_protocol`): we pin that implementation (httptools is a dependency) rather
@@ -20,6 +21,10 @@ costs no timer at all.
   the client still sends, for at most ``linger_timeout`` seconds and ``linger_bytes`` bytes,
   then closes. A client that writes its whole body before reading (urllib, requests) thus
   reads the answer instead of a connection reset.
+- **Concurrency.** Past ``limit_concurrency`` open connections or requests in flight (uvicorn's
+  setting and count), a new request gets 503 with ``Retry-After: 1``.
+
+Every refusal is logged (``http_refused``) with the client's address.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ class _Phase(enum.Enum):
     IDLE = enum.auto()  # the last request is complete; uvicorn's keep-alive timer runs
 
 
-class _HeadTooLarge(Exception):
+class _Refused(Exception):
     """Raised in a parser callback to stop parsing (llhttp then reports a callback error)."""
 
 
@@ -91,6 +96,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # uvicorn's own check answers in text/plain; ours (on_headers_complete) in the shape.
+        self.limit_concurrency = None
         self._phase = _Phase.HEAD
         self._head_read = 0  # bytes of reads that ended inside the current head
         self._head_size = 0  # exact bytes of the current head's URL and headers
@@ -99,7 +106,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._body_at = 0.0  # loop time of the last read in the body phase
         self._keep_alive = True  # what the client asked for, restored once the body is in
         self._stopping = False
-        self._refused = False
+        self._refusal: tuple[int, str] | None = None  # set when a head is refused
         self._lingering = False
         self._linger_left = 0
         self._linger_timer: asyncio.TimerHandle | None = None
@@ -136,8 +143,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         except httptools.HttpParserError:
-            if self._refused:
-                self.refuse(431, "The request's headers are too large", linger=True)
+            if self._refusal is not None:
+                self.refuse(*self._refusal, linger=True)
             else:
                 self.logger.warning("Invalid HTTP request received.")
                 self.send_400_response("Invalid HTTP request received.")
@@ -189,8 +196,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_size = self._head_read = 0
         self._phase = _Phase.BODY
         if too_large:
-            self._refused = True
-            raise _HeadTooLarge
+            self._refusal = (431, "The request's headers are too large")
+            raise _Refused
+        limit = self.config.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            self._refusal = (503, "The server is busy: try again shortly")
+            raise _Refused
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is None or cycle.scope is not self.scope:
@@ -227,6 +238,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         body = orjson.dumps(status_error(status, message))
         head = [STATUS_LINE[status]]
         head.extend(b"%s: %s\r\n" % pair for pair in self.server_state.default_headers)
+        if status == 503:
+            head.append(b"retry-after: 1\r\n")
         head.append(
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
             % len(body)
