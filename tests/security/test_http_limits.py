@@ -3,9 +3,10 @@ and timed, stalled bodies closed, the early 413 delivered to clients that send f
 concurrency limit, and a readiness that is the gateway's own.
 
 The shared ``system`` runs the defaults; ``limited`` is a system of this module's own with a
-12 MiB upload limit, a 2 s body idle timeout, 5 MiB store parts and a concurrency limit of 64.
-Clients that never read a download: tests/e2e/test_memory.py
-(``test_clients_that_never_read_a_download_hold_little_gateway_memory``).
+12 MiB upload limit, 2 s body and send idle timeouts, 5 MiB store parts and a concurrency limit
+of 64. The memory held by clients that never read a download: tests/e2e/test_memory.py
+(``test_clients_that_never_read_a_download_hold_little_gateway_memory``); here, that they are
+closed.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ import botocore.session
 import httpx
 import psutil
 import pytest
-from vidmesh.devstack.samples import iter_sample_mp4
+from vidmesh.devstack.samples import iter_sample_mp4, sample_mp4
 from vidmesh.devstack.system import RunningSystem
 
-from tests.e2e.fixtures_api import assert_error, multipart, sign_up
+from tests.e2e.fixtures_api import assert_error, multipart, sign_up, upload_video
 from tests.e2e.fixtures_systems import own_system
 from tests.e2e.test_memory import RssSampler
 
@@ -39,6 +40,7 @@ MiB = 1024 * 1024
 UPLOAD_LIMIT = 12 * MiB
 PART = 5 * MiB
 BODY_IDLE = 2.0
+SEND_IDLE = 2.0
 CONCURRENCY = 64
 HEAD_TIMEOUT = 5.0  # the gateway's default header_timeout
 SLOW_CLIENTS = 3000
@@ -49,6 +51,7 @@ def limited(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {
         "VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
         "VIDMESH_API_GATEWAY_BODY_IDLE_TIMEOUT": str(BODY_IDLE),
+        "VIDMESH_API_GATEWAY_SEND_IDLE_TIMEOUT": str(SEND_IDLE),
         "VIDMESH_API_GATEWAY_LIMIT_CONCURRENCY": str(CONCURRENCY),
         "VIDMESH_VIDEO_S3_PART_SIZE": str(PART),
     }
@@ -279,6 +282,27 @@ def test_an_oversized_upload_from_urllib_gets_413(limited: RunningSystem, declar
     assert refused.value.code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     answer = json.loads(refused.value.read())
     assert answer["statusCode"] == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def test_a_download_nobody_reads_is_closed(limited: RunningSystem) -> None:
+    with httpx.Client(base_url=limited.gateway_url, timeout=30) as client:
+        account = sign_up(client)
+        video = upload_video(client, account, sample_mp4(8 * MiB, seed=93), "Unread")
+    request = (
+        f"GET /api/videos/{video}/download HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: {account.auth['Authorization']}\r\n\r\n"
+    ).encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no room to soak it up
+        sock.settimeout(30)
+        sock.connect(address(limited))
+        sock.sendall(request)
+        time.sleep(SEND_IDLE + 3)  # reads nothing for longer than the send idle timeout
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += len(chunk)
+    assert received < 8 * MiB, "the whole video arrived: the connection was never closed"
 
 
 # -- concurrency and readiness ---------------------------------------------------------------

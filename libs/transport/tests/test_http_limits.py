@@ -21,6 +21,7 @@ LIMITS = HttpLimits(
     body_idle_timeout=0.5,
     linger_timeout=3.0,
     linger_bytes=4 * 1024 * 1024,
+    send_idle_timeout=0.5,
 )
 
 
@@ -37,6 +38,9 @@ class App:
             await send({"type": "lifespan.shutdown.complete"})
             return
         size = 0
+        if scope["path"] == "/stream":
+            await self.stream(receive, send)
+            return
         if scope["path"] == "/read":
             while True:
                 message = await receive()
@@ -51,6 +55,24 @@ class App:
         headers = [(b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def stream(self, receive: Any, send: Any) -> None:
+        """64 MiB, 64 KiB at a time, until the client goes away."""
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.disconnected.set()
+
+        watching = asyncio.ensure_future(watch())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        piece = b"v" * 65536
+        for _ in range(1024):
+            if self.disconnected.is_set():
+                return
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        watching.cancel()
 
 
 @pytest.fixture
@@ -200,3 +222,18 @@ async def test_past_the_concurrency_limit_a_request_gets_503_in_the_json_shape()
     assert b"retry-after: 1" in answer.lower()
     body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
     assert body["statusCode"] == 503
+
+
+async def test_a_client_that_reads_nothing_of_an_answer_is_closed(
+    served: tuple[App, int],
+) -> None:
+    app, port = served
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    try:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        async with asyncio.timeout(3):
+            await app.disconnected.wait()
+    finally:
+        sock.close()

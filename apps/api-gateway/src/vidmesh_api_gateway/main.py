@@ -78,6 +78,7 @@ def http_limits(settings: Settings) -> HttpLimits:
         body_idle_timeout=settings.body_idle_timeout,
         linger_timeout=settings.linger_timeout,
         linger_bytes=settings.linger_bytes,
+        send_idle_timeout=settings.send_idle_timeout,
     )
 
 

@@ -53,6 +53,8 @@ class Settings(ServiceSettings):
     """Seconds a connection answered before its body arrived keeps reading (and dropping) it."""
     linger_bytes: int = Field(default=33_554_432, ge=0)
     """Bytes such a connection reads (and drops) at most before it closes."""
+    send_idle_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a client may read nothing of an answer (a download) before it is closed."""
     limit_concurrency: int = Field(default=4096, ge=1)
     """Open connections (or requests in flight) past which a new request gets 503."""
     keep_alive_timeout: int = Field(default=5, ge=1)

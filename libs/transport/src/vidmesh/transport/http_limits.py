@@ -21,6 +21,9 @@ costs no timer at all.
   the client still sends, for at most ``linger_timeout`` seconds and ``linger_bytes`` bytes,
   then closes. A client that writes its whole body before reading (urllib, requests) thus
   reads the answer instead of a connection reset.
+- **Send idle timeout.** A client that reads nothing of an answer for ``send_idle_timeout``
+  seconds (our writes stay paused by backpressure) is closed, so a download nobody reads does
+  not hold its connection, nor the store connection behind it, for ever.
 - **Concurrency.** Past ``limit_concurrency`` open connections or requests in flight (uvicorn's
   setting and count), a new request gets 503 with ``Retry-After: 1``.
 
@@ -60,6 +63,8 @@ class HttpLimits:
     """Seconds a connection answered early keeps reading (and dropping) the rest of a body."""
     linger_bytes: int = 32 * MiB
     """Bytes a connection answered early reads (and drops) at most before it closes."""
+    send_idle_timeout: float = 60.0
+    """Seconds a client may read nothing of an answer (writing paused) before it is closed."""
 
 
 class _Phase(enum.Enum):
@@ -111,6 +116,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._linger_left = 0
         self._linger_timer: asyncio.TimerHandle | None = None
         self._cycle_transport: _CycleTransport | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._send_paused_at = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -120,10 +127,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._arm_head_timer()  # a new connection owes its first head within the deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._head_timer, self._body_timer, self._linger_timer):
+        for timer in (self._head_timer, self._body_timer, self._linger_timer, self._send_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._body_timer = self._linger_timer = None
+        self._head_timer = self._body_timer = self._linger_timer = self._send_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -167,6 +174,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         self._stopping = True
         super().shutdown()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._send_paused_at = self.loop.time()
+        if self._send_timer is None:  # one timer at most, re-armed lazily: no churn per pause
+            self._send_timer = self.loop.call_later(
+                self.limits.send_idle_timeout, self._on_send_idle
+            )
 
     def on_response_complete(self) -> None:
         if self._lingering:  # no keep-alive timer: the linger's own bounds close it
@@ -292,6 +307,17 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         logger.info("http_body_stalled", client=self.client, path=self.scope.get("path"))
         self.transport.close()
+
+    def _on_send_idle(self) -> None:
+        self._send_timer = None
+        if not self.flow.write_paused or self.transport.is_closing():
+            return  # the client read since: the next pause arms a new timer
+        left = self._send_paused_at + self.limits.send_idle_timeout - self.loop.time()
+        if left > 0:
+            self._send_timer = self.loop.call_later(left, self._on_send_idle)
+            return
+        logger.info("http_send_stalled", client=self.client, path=self.scope.get("path"))
+        self.transport.abort()  # close() would wait for the buffer to flush: it never would
 
 
 def limited_http_protocol(limits: HttpLimits) -> type[LimitedHttpProtocol]:
