@@ -1,5 +1,5 @@
-"""The gateway's surface outside the API: liveness, readiness of everything behind it, the
-OpenAPI docs, and unknown routes in the one error shape."""
+"""The gateway's surface outside the API: liveness, its own readiness, the state of everything
+behind it, the OpenAPI docs, and unknown routes in the one error shape."""
 
 from __future__ import annotations
 
@@ -17,8 +17,16 @@ def test_healthz_says_the_gateway_is_alive(gateway: httpx.Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_the_database_the_services_and_the_broker(gateway: httpx.Client) -> None:
+def test_readyz_checks_the_gateways_own_database(gateway: httpx.Client) -> None:
     response = gateway.get("/readyz")
+    assert response.status_code == HTTPStatus.OK, response.text
+    assert response.json() == {"status": "ok", "checks": {"database": True}}
+
+
+def test_dependencies_checks_the_database_the_services_and_the_broker(
+    gateway: httpx.Client,
+) -> None:
+    response = gateway.get("/health/dependencies")
     assert response.status_code == HTTPStatus.OK, response.text
     assert response.json() == {
         "status": "ok",
@@ -54,6 +62,7 @@ def test_openapi_describes_every_route(gateway: httpx.Client) -> None:
         "/api/analytics/top",
         "/healthz",
         "/readyz",
+        "/health/dependencies",
     } <= set(paths)
     upload = paths["/api/videos"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]

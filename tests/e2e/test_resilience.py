@@ -2,7 +2,7 @@
 the supervisor while downloads go on, and the broker stopped during downloads and started again
 empty (the video service's relay publishes its outbox again; analytics drops what it counted).
 
-Each test leaves its system as it found it: every service ready, /readyz green.
+Each test leaves its system as it found it: every service ready, /health/dependencies green.
 """
 
 from __future__ import annotations
@@ -86,13 +86,13 @@ def downloading(system: RunningSystem, gateway: httpx.Client, title: str) -> Ite
 
 
 def _wait_until_ready(system: RunningSystem, gateway: httpx.Client) -> None:
-    """Every service ready and the gateway's /readyz green (the broker included)."""
+    """Every service ready and the gateway's /health/dependencies green (the broker included)."""
     if system.system.broker_pid is None:  # the test failed between stop and start
         system.start_broker()
     system.wait_ready(timeout=60)
     deadline = time.monotonic() + 60
-    while gateway.get("/readyz").status_code != HTTPStatus.OK:
-        assert time.monotonic() < deadline, gateway.get("/readyz").text
+    while gateway.get("/health/dependencies").status_code != HTTPStatus.OK:
+        assert time.monotonic() < deadline, gateway.get("/health/dependencies").text
         time.sleep(0.5)
 
 

@@ -21,8 +21,17 @@ async def test_healthz_answers_while_the_process_serves(http: httpx.AsyncClient)
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
 
 
-async def test_readyz_names_each_dependency_that_is_down(http: httpx.AsyncClient) -> None:
+async def test_readyz_is_the_gateways_own_database_only(http: httpx.AsyncClient) -> None:
+    # The services and the broker are down here: the gateway itself can still serve.
     answer = await http.get("/readyz")
+    assert (answer.status_code, answer.json()) == (
+        200,
+        {"status": "ok", "checks": {"database": True}},
+    )
+
+
+async def test_dependencies_names_each_one_that_is_down(http: httpx.AsyncClient) -> None:
+    answer = await http.get("/health/dependencies")
     assert answer.status_code == 503
     body = answer.json()
     assert body["statusCode"] == 503
@@ -34,7 +43,7 @@ async def test_readyz_names_each_dependency_that_is_down(http: httpx.AsyncClient
         "analytics": False,
         "broker": False,
     }
-    assert body["message"] == "Not ready: user, video, analytics, broker"
+    assert body["message"] == "Unavailable: user, video, analytics, broker"
 
 
 async def test_unknown_route_is_404_in_the_error_shape(http: httpx.AsyncClient) -> None:

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from vidmesh.kit.db import Database
 from vidmesh.transport import Microservice, Router
 from vidmesh.transport.asgi import AsgiTransport
+from vidmesh.transport.http_limits import HttpLimits
 
+from vidmesh_api_gateway.body_limits import BodyLimits
 from vidmesh_api_gateway.clients import Clients
 from vidmesh_api_gateway.dependencies import Gateway
 from vidmesh_api_gateway.errors import install_error_handlers
@@ -66,9 +68,25 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     install_error_handlers(app)
+    settings = gateway.settings
+    app.add_middleware(
+        BodyLimits, auth_bytes=settings.max_auth_body_bytes, other_bytes=settings.max_body_bytes
+    )
     for module in (auth, uploads, videos, analytics, health):
         app.include_router(module.router)
     return app
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP server's own limits (heads, deadlines, lingering close) from the settings."""
+    return HttpLimits(
+        max_head_bytes=settings.max_header_bytes,
+        head_timeout=settings.header_timeout,
+        body_idle_timeout=settings.body_idle_timeout,
+        linger_timeout=settings.linger_timeout,
+        linger_bytes=settings.linger_bytes,
+        send_idle_timeout=settings.send_idle_timeout,
+    )
 
 
 def build_service(settings: Settings) -> Microservice:
@@ -78,7 +96,10 @@ def build_service(settings: Settings) -> Microservice:
         create_app(gateway),
         settings.host,
         settings.port,
+        limits=http_limits(settings),
         access_log=settings.access_log,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.keep_alive_timeout,
         # X-Forwarded-For only from the proxies named; by default from none (uvicorn's own
         # default trusts 127.0.0.1, so any local process could pick its client address)
         proxy_headers=bool(settings.trusted_proxies),

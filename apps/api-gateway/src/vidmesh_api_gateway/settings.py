@@ -40,6 +40,28 @@ class Settings(ServiceSettings):
     """uvicorn's line per request. Off by default: formatting and writing it cost about a tenth
     of the gateway's CPU per request; errors and domain events are logged either way."""
 
+    # HTTP limits (body_limits.py; the server's own in vidmesh.transport.http_limits)
+    max_auth_body_bytes: int = Field(default=4096, gt=0)
+    """Request body of ``/api/auth/*`` (a few hundred bytes of JSON at most); past it 413."""
+    max_body_bytes: int = Field(default=65_536, gt=0)
+    """Request body of any other route but the streamed upload (``max_upload_bytes``)."""
+    max_header_bytes: int = Field(default=16_384, gt=0)
+    """Request line and headers; past it 431."""
+    header_timeout: float = Field(default=5.0, gt=0)
+    """Seconds from a request's first byte (or a new connection) to the end of its headers."""
+    body_idle_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request body may stop arriving before the connection is closed."""
+    linger_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a connection answered before its body arrived keeps reading (and dropping) it."""
+    linger_bytes: int = Field(default=33_554_432, ge=0)
+    """Bytes such a connection reads (and drops) at most before it closes."""
+    send_idle_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a client may read nothing of an answer (a download) before it is closed."""
+    limit_concurrency: int = Field(default=4096, ge=1)
+    """Open connections (or requests in flight) past which a new request gets 503."""
+    keep_alive_timeout: int = Field(default=5, ge=1)
+    """Seconds an idle kept-alive connection stays open."""
+
     # -- abuse limits (ratelimits.py), revoked sessions (revocation.py), housekeeping --------
     rate_limit_storage: SecretStr = SecretStr("memory://")
     """Where rate-limit counters live (a ``limits`` storage URI): ``memory://``, this process

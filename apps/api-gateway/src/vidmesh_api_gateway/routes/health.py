@@ -1,4 +1,11 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (everything it needs answers)."""
+"""``/healthz`` (the process answers), ``/readyz`` (it can serve: its own database answers) and
+``/health/dependencies`` (the services and the broker behind it).
+
+Readiness is the gateway's own: a service or the broker being down makes every replica
+unready at once if readiness depends on it, so the load balancer would send nobody anywhere
+(even the public catalogue's errors and the docs); the routes that need a service answer 503
+themselves. The dependencies' state is for people and monitoring, on a route no probe uses.
+"""
 
 from __future__ import annotations
 
@@ -28,14 +35,23 @@ async def healthz() -> Alive:
 
 @router.get("/readyz", response_model=Readiness, responses=error_responses(503))
 async def readyz(gateway: GatewayDep) -> Response:
-    """200 when its database, the three services and the broker answer; else 503 naming
-    the checks that failed."""
-    checks = _checks(gateway)
+    """200 when the gateway can serve (its database answers); else 503 (a readiness probe)."""
+    return await _report({"database": gateway.database.ping}, "Not ready")
+
+
+@router.get("/health/dependencies", response_model=Readiness, responses=error_responses(503))
+async def dependencies(gateway: GatewayDep) -> Response:
+    """200 when its database, the three services and the broker answer; else 503 naming the
+    checks that failed. For monitoring, not for a probe."""
+    return await _report(_checks(gateway), "Unavailable")
+
+
+async def _report(checks: dict[str, Callable[[], Awaitable[bool]]], failing: str) -> Response:
     results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
     named = dict(zip(checks, results, strict=True))
     failed = [name for name, ok in named.items() if not ok]
     if failed:
-        return error_response(503, f"Not ready: {', '.join(failed)}", checks=named)
+        return error_response(503, f"{failing}: {', '.join(failed)}", checks=named)
     return Response(Readiness(checks=named).model_dump_json(), media_type="application/json")
 
 

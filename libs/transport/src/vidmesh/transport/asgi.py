@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 import uvicorn
+from vidmesh.transport.http_limits import HttpLimits, limited_http_protocol
 from vidmesh.transport.routing import RouteTable
 
 logger = structlog.get_logger("vidmesh.transport.asgi")
@@ -27,14 +28,26 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class AsgiTransport:
-    """Serve ``app`` on ``host:port``; ``uvicorn_options`` go to ``uvicorn.Config``."""
+    """Serve ``app`` on ``host:port`` with ``limits`` (http_limits.py); ``uvicorn_options`` go
+    to ``uvicorn.Config`` (``limit_concurrency``, ``timeout_keep_alive``...)."""
 
     name = "asgi"
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 8000, **uvicorn_options: Any
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        limits: HttpLimits | None = None,
+        **uvicorn_options: Any,
     ) -> None:
-        options = {"log_config": None, "timeout_graceful_shutdown": 30, **uvicorn_options}
+        options = {
+            "log_config": None,
+            "timeout_graceful_shutdown": 30,
+            "http": limited_http_protocol(limits or HttpLimits()),
+            **uvicorn_options,
+        }
         self._server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, **options))
         self._serving: asyncio.Task[None] | None = None
 
