@@ -226,3 +226,43 @@ async def test_a_direct_upload_declaring_more_than_the_limit_is_413_before_any_c
     body = {"filename": "a.mp4", "size": 1024 * 1024 + 1}
     answer = await http.post("/api/videos/uploads", json=body, headers=bearer(access_token))
     assert_error(answer, 413)
+
+
+async def test_uploads_past_the_concurrency_limit_are_503_until_a_slot_frees(
+    settings: Settings, sessions: RefreshSessions, multipart: MultipartBuilder
+) -> None:
+    service = build_service(settings.model_copy(update={"max_concurrent_uploads": 1}))
+    await service.start()
+    port = service.transports[0].port  # type: ignore[attr-defined]
+    token = (await sessions.start(str(uuid.uuid4()))).access_token
+    head = (
+        f"POST /api/videos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+        '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nHeld\r\n'
+    ).encode()
+    try:
+        # One upload in progress: its body has begun and the rest is still to come.
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)
+        await writer.drain()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            body, content_type = multipart(("title", b"Second"), ("video", b"x", "a.mp4"))
+            headers = bearer(token) | {"Content-Type": content_type}
+            for _ in range(50):  # until the held upload has taken its slot
+                answer = await http.post("/api/videos", content=body, headers=headers)
+                if answer.status_code == 503:
+                    break
+                await asyncio.sleep(0.05)
+            message = assert_error(answer, 503)["message"]
+            assert message == "Too many uploads in progress; try again shortly"
+            assert answer.headers["retry-after"] == "1"
+            writer.close()  # the held upload ends: its slot is free again
+            await writer.wait_closed()
+            for _ in range(50):
+                answer = await http.post("/api/videos", content=body, headers=headers)
+                if answer.status_code != 503:
+                    break
+                await asyncio.sleep(0.05)
+            assert answer.status_code == 415  # past the slot: the file itself is refused
+    finally:
+        await service.stop()

@@ -8,15 +8,17 @@ thread, a hop per dependency per request that cost more than the work itself.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, cast
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from vidmesh.kit.db import Database
 
 from vidmesh_api_gateway.clients import AnalyticsClient, Clients, UserClient, VideoClient
-from vidmesh_api_gateway.errors import Unauthorized
+from vidmesh_api_gateway.errors import TooManyUploads, Unauthorized
 from vidmesh_api_gateway.ratelimits import RateLimits
 from vidmesh_api_gateway.revocation import SessionCheck
 from vidmesh_api_gateway.security import RefreshSessions, TokenCodec, TokenType
@@ -37,6 +39,8 @@ class Gateway:
     store: StoreClient
     check: SessionCheck
     limits: RateLimits
+    upload_slots: anyio.CapacityLimiter
+    """One per upload streamed through the gateway (``max_concurrent_uploads``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,24 @@ UserClientDep = Annotated[UserClient, Depends(get_user_client)]
 VideoClientDep = Annotated[VideoClient, Depends(get_video_client)]
 AnalyticsClientDep = Annotated[AnalyticsClient, Depends(get_analytics_client)]
 StoreDep = Annotated[StoreClient, Depends(get_store)]
+
+
+async def upload_slot(gateway: GatewayDep) -> AsyncIterator[None]:
+    """One of ``max_concurrent_uploads`` slots, held for the whole upload; none free: 503.
+
+    Taken on behalf of a token, not the task: FastAPI may end a dependency in another task."""
+    holder = object()
+    try:
+        gateway.upload_slots.acquire_on_behalf_of_nowait(holder)
+    except anyio.WouldBlock:
+        raise TooManyUploads() from None
+    try:
+        yield
+    finally:
+        gateway.upload_slots.release_on_behalf_of(holder)
+
+
+UploadSlotDep = Annotated[None, Depends(upload_slot)]
 
 # Two schemes, so /docs shows which token each route wants. auto_error=False: a missing or
 # malformed header is our 401 in the one error shape, not FastAPI's.

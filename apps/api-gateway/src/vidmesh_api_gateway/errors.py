@@ -83,6 +83,16 @@ class StoreUnavailable(GatewayError):
     default_message = "The video store is unavailable"
 
 
+class TooManyUploads(GatewayError):
+    """Every slot for an upload streamed through the gateway is taken; try again shortly."""
+
+    status_code = 503
+    default_message = "Too many uploads in progress; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
 def error_response(
     status_code: int, message: Any, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
 
+import anyio
 import structlog
 from fastapi import FastAPI
 from vidmesh.kit.db import Database
@@ -56,6 +57,7 @@ def build_gateway(settings: Settings) -> Gateway:
         store=StoreClient(connections=settings.store_connections, timeout=settings.store_timeout),
         check=check,
         limits=RateLimits.from_settings(settings),
+        upload_slots=anyio.CapacityLimiter(settings.max_concurrent_uploads),
     )
 
 

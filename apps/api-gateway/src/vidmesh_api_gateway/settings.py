@@ -28,6 +28,10 @@ class Settings(ServiceSettings):
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_seconds: int = Field(default=2_592_000, gt=0)
     max_upload_bytes: int = Field(default=104_857_600, gt=0)
+    max_concurrent_uploads: int = Field(default=16, ge=1)
+    """Uploads streamed through the gateway at once (``POST /api/videos``; each holds up to one
+    store part, 8 MiB, so 16 bound them to 128 MiB); past it 503 with ``Retry-After``. Direct
+    uploads send their parts to the store and take no slot."""
     client_pool_size: int = Field(default=4, ge=1)
     """TCP connections to each service."""
     request_timeout: float = Field(default=10.0, gt=0)

@@ -18,6 +18,7 @@ from vidmesh_api_gateway.dependencies import (
     CurrentUserDep,
     SettingsDep,
     StoreDep,
+    UploadSlotDep,
     VideoClientDep,
 )
 from vidmesh_api_gateway.downloads import (
@@ -88,6 +89,7 @@ VIDEO_CONTENT: Final[dict[str, Any]] = {"video/mp4": {}, "video/webm": {}}
 async def upload_video(
     request: Request,
     user: CurrentUserDep,
+    _slot: UploadSlotDep,
     videos: VideoClientDep,
     store: StoreDep,
     settings: SettingsDep,
