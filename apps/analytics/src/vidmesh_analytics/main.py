@@ -37,7 +37,10 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[TcpServer(settings.host, settings.port), kafka_transport(settings)],
+        transports=[
+            TcpServer(settings.host, settings.port, options=settings.server_options()),
+            kafka_transport(settings),
+        ],
         lifespan=database.lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from vidmesh.transport import ServerOptions
+
+_TCP_DEFAULTS = ServerOptions()
 
 
 class ServiceSettings(BaseSettings):
@@ -27,3 +30,20 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     drain_timeout: float = 30.0
     """Seconds a stopping service gives work in flight."""
+    tcp_max_connections: int = Field(default=_TCP_DEFAULTS.max_connections, ge=1)
+    """Connections the TCP port holds at once; later ones are closed as soon as accepted."""
+    tcp_frame_deadline: float = Field(default=_TCP_DEFAULTS.incomplete_frame_timeout, gt=0)
+    """Seconds a request frame may take from its first byte to its last."""
+    tcp_max_incomplete_bytes: int = Field(default=_TCP_DEFAULTS.max_incomplete_bytes, ge=1)
+    """Bytes held in unfinished request frames over every connection; a read past it closes
+    its connection."""
+
+    def server_options(self, *, max_frame_length: int | None = None) -> ServerOptions:
+        """The TCP server's limits from these settings (``max_frame_length``: the service's)."""
+        return ServerOptions(
+            max_frame_length=max_frame_length or _TCP_DEFAULTS.max_frame_length,
+            incomplete_frame_timeout=self.tcp_frame_deadline,
+            max_incomplete_bytes=self.tcp_max_incomplete_bytes,
+            max_connections=self.tcp_max_connections,
+            drain_timeout=self.drain_timeout,
+        )
