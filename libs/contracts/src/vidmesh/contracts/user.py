@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from pydantic import Field
 from vidmesh.contracts.strings import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH
 from vidmesh.contracts.strings import MAX_PASSWORD_LENGTH as MAX_PASSWORD_LENGTH
 from vidmesh.contracts.strings import Email, Id, Password
@@ -39,6 +40,8 @@ class UserLookup(WireModel):
 
 
 class User(WireModel):
+    """An answer: the stored email is capped, not checked for controls again."""
+
     id: Id
-    email: Email
+    email: str = Field(max_length=MAX_EMAIL_LENGTH)
     created_at: datetime
