@@ -60,7 +60,10 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[TcpServer(settings.host, settings.port), kafka_transport(settings)],
+        transports=[
+            TcpServer(settings.host, settings.port, options=settings.server_options()),
+            kafka_transport(settings),
+        ],
         lifespan=lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -8,12 +8,19 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-from vidmesh.contracts.user import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
-from vidmesh.contracts.video import MAX_TITLE_LENGTH, MIN_TITLE_LENGTH
+from vidmesh.contracts.strings import (
+    MAX_EMAIL_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    Email,
+    FileName,
+    NoControl,
+    Password,
+    Title,
+)
 
 MIN_PASSWORD_LENGTH: Final = 10
 PASSWORD_SPECIALS: Final = "!@#$%^&*"
@@ -43,7 +50,9 @@ class RequestModel(PublicModel):
 
 
 class SignupRequest(RequestModel):
-    email: EmailStr = Field(max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])
+    email: Annotated[EmailStr, NoControl] = Field(
+        max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"]
+    )
     password: str = Field(max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
     password_confirm: str = Field(max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
 
@@ -66,8 +75,8 @@ class SigninRequest(RequestModel):
     """No password policy here: sign-in only checks credentials (the tutorial leaked its
     policy at sign-in)."""
 
-    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"])
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, examples=["Password1!x"])
+    email: Email = Field(examples=["ada@example.com"])
+    password: Password = Field(examples=["Password1!x"])
 
 
 class TokenPairResponse(PublicModel):
@@ -94,7 +103,7 @@ class PlaybackUrl(PublicModel):
 class UploadRequest(RequestModel):
     """A direct upload: the client PUTs each part straight to the store."""
 
-    filename: str = Field(min_length=1, max_length=255, examples=["holiday.mp4"])
+    filename: FileName = Field(examples=["holiday.mp4"])
     size: int = Field(ge=1, examples=[52_428_800])
 
 
@@ -129,9 +138,7 @@ class UploadState(PublicModel):
 
 
 class UploadComplete(RequestModel):
-    title: str = Field(
-        min_length=MIN_TITLE_LENGTH, max_length=MAX_TITLE_LENGTH, examples=["My first video"]
-    )
+    title: Title = Field(examples=["My first video"])
 
 
 class VideoMetadata(PublicModel):

@@ -8,6 +8,7 @@ from typing import Final
 
 import structlog
 from vidmesh.contracts import user as contract
+from vidmesh.contracts.strings import Email
 from vidmesh.kit.db import Database
 from vidmesh.transport import Router
 
@@ -35,7 +36,7 @@ class UserHandlers:
         self.users = users
         self.passwords = passwords
 
-    async def find_one_by_email(self, email: str) -> contract.UserId:
+    async def find_one_by_email(self, email: Email) -> contract.UserId:
         """The tutorial's shape: the payload is the email itself, a bare string."""
         async with self.database.transaction() as session:
             user_id = await self.users.id_by_email(session, normalize_email(email))

@@ -28,7 +28,7 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[TcpServer(settings.host, settings.port)],
+        transports=[TcpServer(settings.host, settings.port, options=settings.server_options())],
         lifespan=database.lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -42,6 +42,16 @@ class UnsupportedVideoType(VideoError):
     default_message = "Only MP4 and WebM videos are accepted"
 
 
+class BufferPatternsOff(VideoError):
+    """``upload``/``download`` asked of a service with ``buffer_patterns`` switched off."""
+
+    status_code = 403
+    default_message = (
+        "The Buffer patterns upload and download are switched off on this service "
+        "(VIDMESH_VIDEO_BUFFER_PATTERNS=false): use uploadStart and grantRead"
+    )
+
+
 class RangeNotSatisfiable(VideoError):
     status_code = 416
     default_message = "Range not satisfiable"

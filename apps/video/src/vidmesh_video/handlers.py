@@ -15,6 +15,7 @@ from vidmesh.kit.db import Database
 from vidmesh.transport import Router
 
 from vidmesh_video.errors import (
+    BufferPatternsOff,
     InvalidVideoData,
     InvalidVideoId,
     RangeNotSatisfiable,
@@ -143,20 +144,33 @@ class VideoHandlers:
         return video
 
 
-def build_router(handlers: VideoHandlers, uploads: Uploads) -> Router:
+def build_router(
+    handlers: VideoHandlers, uploads: Uploads, *, buffer_patterns: bool = True
+) -> Router:
+    """Every pattern of the video service; with ``buffer_patterns`` off the tutorial's
+    ``upload``/``download`` are still answered, with an error saying they are off (a caller
+    gets that rather than Nest's vaguer "no matching message handler")."""
     router = Router()
     router.message(contract.GRANT_READ)(handlers.grant_read)
     router.message(contract.FIND_ONE)(handlers.find_one)
     router.message(contract.FIND_MANY)(handlers.find_many)
     router.message(contract.LIST)(handlers.list)
-    router.message(contract.UPLOAD)(handlers.upload)
-    router.message(contract.DOWNLOAD)(handlers.download)
+    if buffer_patterns:
+        router.message(contract.UPLOAD)(handlers.upload)
+        router.message(contract.DOWNLOAD)(handlers.download)
+    else:
+        router.message(contract.UPLOAD)(_buffer_patterns_off)
+        router.message(contract.DOWNLOAD)(_buffer_patterns_off)
     router.message(contract.UPLOAD_START)(uploads.start)
     router.message(contract.UPLOAD_PART)(uploads.part)
     router.message(contract.UPLOAD_STATUS)(uploads.status)
     router.message(contract.UPLOAD_FINISH)(uploads.finish)
     router.message(contract.UPLOAD_ABORT)(uploads.abort)
     return router
+
+
+def _buffer_patterns_off() -> None:
+    raise BufferPatternsOff()
 
 
 def _inline(filename: str) -> str:

@@ -27,9 +27,12 @@ logger = structlog.get_logger("vidmesh_video")
 
 
 def server_options(settings: Settings) -> ServerOptions:
-    """Frames big enough for the tutorial's upload: a byte is up to 4 characters of JSON."""
+    """With the tutorial's Buffer patterns on, frames big enough for their upload (a byte is up
+    to 4 characters of JSON); off, the small default every other service has."""
+    if not settings.buffer_patterns:
+        return settings.server_options()
     frame = max(ServerOptions().max_frame_length, 4 * settings.max_buffer_bytes + MiB)
-    return ServerOptions(max_frame_length=frame, drain_timeout=settings.drain_timeout)
+    return settings.server_options(max_frame_length=frame)
 
 
 def build_service(settings: Settings) -> Microservice:
@@ -76,7 +79,7 @@ def build_service(settings: Settings) -> Microservice:
         part_size=settings.s3_part_size,
         url_ttl=timedelta(seconds=settings.upload_url_ttl),
     )
-    router = build_router(handlers, uploads)
+    router = build_router(handlers, uploads, buffer_patterns=settings.buffer_patterns)
 
     async def broker() -> bool:
         return await broker_reachable(settings.kafka_bootstrap)

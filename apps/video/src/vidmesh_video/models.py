@@ -8,6 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from vidmesh.contracts.strings import (
+    MAX_ETAG_LENGTH,
+    MAX_FILENAME_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_TITLE_LENGTH,
+)
 from vidmesh.kit.models import service_metadata
 from vidmesh.kit.outbox import OutboxMixin
 
@@ -24,12 +30,12 @@ class StoredVideo(Base):
     __table_args__ = (Index("ix_videos_newest", "created_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(MAX_TITLE_LENGTH))
     mimetype: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)
-    user_id: Mapped[str] = mapped_column(String(64))
-    filename: Mapped[str] = mapped_column(String(255))
-    etag: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    filename: Mapped[str] = mapped_column(String(MAX_FILENAME_LENGTH))
+    etag: Mapped[str] = mapped_column(String(MAX_ETAG_LENGTH))
     """The store's ETag of the object (SHA-256, hex, for videos moved from PostgreSQL)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -41,8 +47,8 @@ class Upload(Base):
     __tablename__ = "uploads"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(64))
-    filename: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    filename: Mapped[str] = mapped_column(String(MAX_FILENAME_LENGTH))
     size: Mapped[int | None] = mapped_column(BigInteger)
     """Bytes declared at the start; None: not known (the gateway's streamed uploads)."""
     part_size: Mapped[int] = mapped_column(BigInteger)

@@ -26,6 +26,10 @@ class Settings(ServiceSettings):
     max_buffer_bytes: int = Field(default=5 * MiB, ge=1)
     """Largest video the tutorial's ``upload``/``download`` move as one Node Buffer JSON frame
     (about 4 characters a byte); bigger ones use the upload grants and read URLs."""
+    buffer_patterns: bool = True
+    """Serve the tutorial's ``upload``/``download`` (whole videos as Node Buffer JSON) as NestJS
+    peers expect; False (the prod overlay): they answer a 403 RPC error and the TCP port takes
+    only small frames (1 Mi characters instead of ``4 * max_buffer_bytes``)."""
     upload_idle_timeout: float = Field(default=3600.0, ge=0)
     """Seconds an unfinished upload may go without a sign of life (its start, a status, a
     part URL) before the sweeper aborts it; clients resuming ask for fresh URLs more often

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from pydantic import Field
+from vidmesh.contracts.strings import Id
 from vidmesh.contracts.wire import WireModel
 
 TOP_VIDEOS: Final = {"cmd": "topVideos"}
@@ -20,9 +21,9 @@ class TopVideosQuery(WireModel):
 
 
 class VideoStatsQuery(WireModel):
-    id: str
+    id: Id
 
 
 class VideoDownloads(WireModel):
-    video_id: str
+    video_id: Id
     downloads: int

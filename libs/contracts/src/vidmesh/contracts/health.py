@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from pydantic import Field
 from vidmesh.contracts.wire import WireModel
 
 HEALTH: Final = {"cmd": "health"}
 
 
 class Health(WireModel):
-    service: str
+    service: str = Field(max_length=64)
     ok: bool
     checks: dict[str, bool]
     """Each dependency the service needs (``database``, ``broker``) and whether it answered."""

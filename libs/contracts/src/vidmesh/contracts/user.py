@@ -10,10 +10,14 @@ from datetime import datetime
 from typing import Final
 
 from pydantic import Field
+from vidmesh.contracts.strings import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH
+from vidmesh.contracts.strings import MAX_PASSWORD_LENGTH as MAX_PASSWORD_LENGTH
+from vidmesh.contracts.strings import Email, Id, Password
 from vidmesh.contracts.wire import WireModel
 
 FIND_ONE_BY_EMAIL: Final = {"cmd": "findOneByEmail"}
-"""data: the email as a bare string -> :class:`UserId` (``{"id": null}`` when unknown)."""
+"""data: the email as a bare string (an :data:`Email`) -> :class:`UserId` (``{"id": null}``
+when unknown)."""
 FIND_ONE_BY_ID: Final = {"cmd": "findOneById"}
 """data: :class:`UserLookup` -> :class:`User`; unknown id: 404."""
 CREATE: Final = {"cmd": "create"}
@@ -21,24 +25,23 @@ CREATE: Final = {"cmd": "create"}
 VALIDATE: Final = {"cmd": "validate"}
 """data: :class:`Credentials` -> :class:`UserId`; wrong email or password: 401 (one answer)."""
 
-MAX_EMAIL_LENGTH: Final = 254
-MAX_PASSWORD_LENGTH: Final = 128
-
 
 class Credentials(WireModel):
-    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    email: Email
+    password: Password
 
 
 class UserId(WireModel):
-    id: str | None
+    id: Id | None
 
 
 class UserLookup(WireModel):
-    id: str
+    id: Id
 
 
 class User(WireModel):
-    id: str
-    email: str
+    """An answer: the stored email is capped, not checked for controls again."""
+
+    id: Id
+    email: str = Field(max_length=MAX_EMAIL_LENGTH)
     created_at: datetime

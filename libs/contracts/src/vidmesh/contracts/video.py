@@ -16,6 +16,19 @@ from typing import Final, Literal
 
 from pydantic import Field, model_validator
 from vidmesh.contracts.media import Mimetype
+from vidmesh.contracts.strings import (
+    MAX_FILENAME_LENGTH,
+    MAX_MIMETYPE_LENGTH,
+    Etag,
+    Extension,
+    FileName,
+    Id,
+    MimetypeText,
+    Title,
+    Url,
+)
+from vidmesh.contracts.strings import MAX_TITLE_LENGTH as MAX_TITLE_LENGTH
+from vidmesh.contracts.strings import MIN_TITLE_LENGTH as MIN_TITLE_LENGTH
 from vidmesh.contracts.wire import WireModel
 
 UPLOAD: Final = {"cmd": "upload"}
@@ -46,8 +59,6 @@ UPLOAD_ABORT: Final = {"cmd": "uploadAbort"}
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 """S3's smallest part (but the last): an upload no bigger is one PUT, not a multipart upload."""
-MAX_TITLE_LENGTH: Final = 100
-MIN_TITLE_LENGTH: Final = 2
 MAX_PAGE_SIZE: Final = 100
 MAX_BATCH: Final = 100
 MAX_PARTS: Final = 10_000
@@ -55,25 +66,28 @@ MAX_PARTS: Final = 10_000
 
 
 class VideoLookup(WireModel):
-    id: str
+    id: Id
 
 
 class VideoBatch(WireModel):
-    ids: list[str] = Field(max_length=MAX_BATCH)
+    ids: list[Id] = Field(max_length=MAX_BATCH)
 
 
 class VideoId(WireModel):
-    id: str
+    id: Id
 
 
 class Video(WireModel):
-    id: str
-    title: str
+    """An answer: stored values are capped, not checked for controls again (rows older than
+    that check must still be readable)."""
+
+    id: Id
+    title: str = Field(max_length=MAX_TITLE_LENGTH)
     mimetype: Mimetype
     size: int
-    user_id: str
-    filename: str
-    etag: str
+    user_id: Id
+    filename: str = Field(max_length=MAX_FILENAME_LENGTH)
+    etag: Etag
     """A strong validator of the bytes (the store's ETag; the SHA-256 of videos that were
     moved from PostgreSQL): the bytes of a video never change."""
     created_at: datetime
@@ -120,8 +134,8 @@ class ByteRange(WireModel):
 
 
 class ReadRequest(WireModel):
-    id: str
-    user_id: str | None = None
+    id: Id
+    user_id: Id | None = None
     """Who reads (goes into the ``video_downloaded`` event)."""
     range: ByteRange | None = None
     """None: the whole video."""
@@ -132,7 +146,7 @@ class ReadRequest(WireModel):
 
 class ReadGrant(WireModel):
     video: Video
-    url: str
+    url: Url
     """A presigned GET of the object; send ``Range: bytes=start-(end-1)`` for a part."""
     start: int
     end: int
@@ -141,8 +155,8 @@ class ReadGrant(WireModel):
 
 
 class UploadStart(WireModel):
-    user_id: str
-    filename: str = Field(default="video", min_length=1, max_length=255)
+    user_id: Id
+    filename: FileName = "video"
     size: int | None = Field(default=None, ge=1)
     """Bytes the client will send, when it knows (every URL is granted at once); None: ask
     for each part's URL with ``uploadPart``."""
@@ -150,12 +164,12 @@ class UploadStart(WireModel):
 
 class PartUrl(WireModel):
     number: int
-    url: str
+    url: Url
     """A presigned PUT of this part (whole upload: one PUT of all the bytes)."""
 
 
 class UploadGrant(WireModel):
-    upload_id: str
+    upload_id: Id
     part_size: int
     """Bytes in every part but the last."""
     parts: list[PartUrl]
@@ -164,26 +178,26 @@ class UploadGrant(WireModel):
 
 
 class UploadLookup(WireModel):
-    upload_id: str
-    user_id: str
+    upload_id: Id
+    user_id: Id
     """Only the user who started an upload may see, finish or abort it (others: 404)."""
 
 
 class PartRequest(WireModel):
-    upload_id: str
-    user_id: str
+    upload_id: Id
+    user_id: Id
     number: int = Field(ge=1, le=MAX_PARTS)
 
 
 class StoredPart(WireModel):
     number: int
     size: int
-    etag: str
+    etag: Etag
 
 
 class UploadStatus(WireModel):
-    upload_id: str
-    filename: str
+    upload_id: Id
+    filename: str = Field(max_length=MAX_FILENAME_LENGTH)
     size: int | None
     part_size: int
     parts: list[StoredPart]
@@ -194,9 +208,9 @@ class UploadStatus(WireModel):
 
 
 class UploadFinish(WireModel):
-    upload_id: str
-    user_id: str
-    title: str = Field(min_length=MIN_TITLE_LENGTH, max_length=MAX_TITLE_LENGTH)
+    upload_id: Id
+    user_id: Id
+    title: Title
 
 
 class NodeBuffer(WireModel):
@@ -209,15 +223,15 @@ class NodeBuffer(WireModel):
 class BufferUpload(WireModel):
     """The tutorial's upload: the whole file in one frame (small files only)."""
 
-    user_id: str
-    title: str = Field(min_length=MIN_TITLE_LENGTH, max_length=MAX_TITLE_LENGTH)
-    mimetype: str | None = None
+    user_id: Id
+    title: Title
+    mimetype: MimetypeText | None = None
     """As the client declared it; ignored: the type is read from the bytes."""
-    extension: str | None = None
+    extension: Extension | None = None
     buffer: NodeBuffer
 
 
 class BufferDownload(WireModel):
     buffer: NodeBuffer
-    mimetype: str
+    mimetype: str = Field(max_length=MAX_MIMETYPE_LENGTH)
     size: int

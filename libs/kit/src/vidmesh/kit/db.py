@@ -59,6 +59,8 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size if max_overflow is None else max_overflow,
             connect_args={"server_settings": {"application_name": application_name}},
+            # A failed statement's error names its SQL, never its values (emails, hashes...).
+            hide_parameters=True,
         )
         _ping_idle_connections(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

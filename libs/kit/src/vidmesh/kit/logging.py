@@ -8,6 +8,7 @@ import sys
 from typing import Literal
 
 import structlog
+from vidmesh.kit.log_redaction import redact_database_errors
 
 
 def configure_logging(
@@ -40,6 +41,7 @@ def configure_logging(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_database_errors,  # before the traceback is rendered with its messages
                 structlog.processors.format_exc_info,
                 renderer,
             ],

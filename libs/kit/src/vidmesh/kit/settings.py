@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from vidmesh.kit.secrets import check_url_password
+from vidmesh.transport import ServerOptions
 from vidmesh.transport.kafka.security import KafkaSecurity, SaslMechanism, SecurityProtocol
+
+_TCP_DEFAULTS = ServerOptions()
 
 
 class ServiceSettings(BaseSettings):
@@ -44,6 +47,23 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     drain_timeout: float = 30.0
     """Seconds a stopping service gives work in flight."""
+    tcp_max_connections: int = Field(default=_TCP_DEFAULTS.max_connections, ge=1)
+    """Connections the TCP port holds at once; later ones are closed as soon as accepted."""
+    tcp_frame_deadline: float = Field(default=_TCP_DEFAULTS.incomplete_frame_timeout, gt=0)
+    """Seconds a request frame may take from its first byte to its last."""
+    tcp_max_incomplete_bytes: int = Field(default=_TCP_DEFAULTS.max_incomplete_bytes, ge=1)
+    """Bytes held in unfinished request frames over every connection; a read past it closes
+    its connection."""
+
+    def server_options(self, *, max_frame_length: int | None = None) -> ServerOptions:
+        """The TCP server's limits from these settings (``max_frame_length``: the service's)."""
+        return ServerOptions(
+            max_frame_length=max_frame_length or _TCP_DEFAULTS.max_frame_length,
+            incomplete_frame_timeout=self.tcp_frame_deadline,
+            max_incomplete_bytes=self.tcp_max_incomplete_bytes,
+            max_connections=self.tcp_max_connections,
+            drain_timeout=self.drain_timeout,
+        )
 
     @model_validator(mode="after")
     def _kafka_security_complete(self) -> Self:

@@ -94,6 +94,7 @@ class CloseReason(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_PACKET = "invalid_packet"
     INCOMPLETE_FRAME_TIMEOUT = "incomplete_frame_timeout"
+    INCOMPLETE_BYTES_EXCEEDED = "incomplete_bytes_exceeded"
     IDLE_TIMEOUT = "idle_timeout"
     SEND_BUFFER_EXCEEDED = "send_buffer_exceeded"
     TOO_MANY_CONNECTIONS = "too_many_connections"

@@ -11,13 +11,19 @@ MiB = 1024 * 1024
 class ServerOptions:
     """How a TCP server protects itself from slow, stuck or hostile peers."""
 
-    max_frame_length: int = 16 * MiB
-    """A frame announcing a longer body closes the connection (Nest: maxBufferSize)."""
+    max_frame_length: int = 1 * MiB
+    """A frame announcing a longer body closes the connection (Nest: maxBufferSize). Requests
+    between services are small; a service taking bigger ones (the tutorial's Buffer uploads)
+    raises it."""
     incomplete_frame_timeout: float = 30.0
-    """Seconds a peer may stop sending in the middle of a frame (Nest's default too)."""
+    """Seconds a frame may take from its first byte to its last, however steadily it trickles
+    (time the server itself stops reading, for backpressure, is not counted)."""
+    max_incomplete_bytes: int = 32 * MiB
+    """Bytes held in incomplete frames across every connection of the server; a read that
+    would take the total past it closes its connection instead of being held."""
     idle_timeout: float | None = 600.0
     """Seconds without a byte and without work in flight before the socket is closed."""
-    max_connections: int = 10_000
+    max_connections: int = 1024
     """Connections beyond this are closed as soon as they are accepted."""
     max_in_flight_per_connection: int = 1024
     """Requests one connection may have running; past it the server stops reading from it."""

@@ -25,6 +25,7 @@ from vidmesh.transport.errors import CloseReason, FrameError, RpcError
 from vidmesh.transport.patterns import route_of_incoming
 from vidmesh.transport.tcp import envelope
 from vidmesh.transport.tcp.framing import FrameDecoder
+from vidmesh.transport.tcp.partial_frame import PartialFrame
 
 if TYPE_CHECKING:
     from vidmesh.transport.tcp.server import TcpServer
@@ -40,6 +41,7 @@ class ServerConnection(asyncio.Protocol):
         self._options = server.options
         self._loop = asyncio.get_running_loop()
         self._decoder = FrameDecoder(self._options.max_frame_length)
+        self.partial_frame = PartialFrame()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._out_size = 0
@@ -81,6 +83,7 @@ class ServerConnection(asyncio.Protocol):
         if self._abort_timer is not None:
             self._abort_timer.cancel()
             self._abort_timer = None
+        self._server.hold_incomplete(-self.partial_frame.release())
         self._server.forget(self)
         self._release_writers()
 
@@ -92,6 +95,11 @@ class ServerConnection(asyncio.Protocol):
             # Answer what arrived whole before the bad frame, as Nest does, then hang up.
             self._dispatch_all(iter(error.packets))
             self.close(error.reason, detail=error.detail)
+            return
+        change = self.partial_frame.update(self._decoder, bool(packets), self.last_received)
+        if not self._server.hold_incomplete(change):
+            # Refused rather than held: what every connection holds stays under the cap.
+            self.close(CloseReason.INCOMPLETE_BYTES_EXCEEDED, abort=True)
             return
         if self._backlog:  # read while paused (TLS may deliver what it already decrypted)
             self._backlog.extend(packets)
@@ -344,6 +352,7 @@ class ServerConnection(asyncio.Protocol):
         if pause:
             if not self._transport_paused:
                 self._transport_paused = True
+                self.partial_frame.pause(self._loop.time())
                 transport.pause_reading()
         elif self._backlog:
             if not self._backlog_scheduled:  # first the packets already read, then the socket
@@ -352,6 +361,7 @@ class ServerConnection(asyncio.Protocol):
         elif self._transport_paused:
             self._transport_paused = False
             self.last_received = self._loop.time()  # the silence while paused was ours
+            self.partial_frame.resume(self.last_received)
             transport.resume_reading()
 
     def stop_reading(self) -> None:

@@ -34,6 +34,8 @@ class TcpServer:
         self.ssl_context = ssl_context
         self.table = RouteTable(Router())
         self.connections: set[ServerConnection] = set()
+        self.incomplete_bytes = 0
+        """Bytes held in incomplete frames by every connection (``max_incomplete_bytes``)."""
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._bound_port: int | None = None
@@ -66,6 +68,12 @@ class TcpServer:
             return False
         self.connections.add(connection)
         return True
+
+    def hold_incomplete(self, change: int) -> bool:
+        """Count ``change`` more bytes held in incomplete frames; False if that passes the cap
+        (the caller then closes its connection, which gives its bytes back)."""
+        self.incomplete_bytes += change
+        return change <= 0 or self.incomplete_bytes <= self.options.max_incomplete_bytes
 
     def forget(self, connection: ServerConnection) -> None:
         self.connections.discard(connection)
@@ -128,13 +136,14 @@ class TcpServer:
         return max(0.02, min(1.0, min(limits) / 4))
 
     def sweep(self) -> None:
-        """Close connections stuck in the middle of a frame, or idle past the limit."""
+        """Close connections whose frame is not whole by its deadline, or idle past the limit."""
         now = asyncio.get_running_loop().time()
         for connection in list(self.connections):
             silent_for = now - connection.last_received
             if connection.has_partial_frame and not connection.reading_paused:
                 # (While paused it is us who do not read the rest of the frame.)
-                if silent_for > self.options.incomplete_frame_timeout:
+                deadline = self.options.incomplete_frame_timeout
+                if connection.partial_frame.overdue(now, deadline):
                     connection.close(CloseReason.INCOMPLETE_FRAME_TIMEOUT, abort=True)
             elif (
                 self.options.idle_timeout is not None
