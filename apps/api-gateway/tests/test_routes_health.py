@@ -98,3 +98,4 @@ def set_env(monkeypatch: pytest.MonkeyPatch, database_url: str, *, port: int) ->
     monkeypatch.setenv("VIDMESH_API_GATEWAY_DATABASE_URL", database_url)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", "a" * 32)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", "r" * 32)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_TLS_ENABLED", "false")

@@ -9,6 +9,7 @@ def test_settings_come_from_the_gateway_env_prefix(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", "a" * 32)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", "r" * 32)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_VIDEO_ADDRESS", "video:3002")
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_TLS_ENABLED", "false")
     settings = Settings()
     assert settings.port == 3000
     assert settings.video_address == "video:3002"
@@ -26,6 +27,7 @@ def test_settings_refuse_one_secret_for_both_token_kinds() -> None:
     with pytest.raises(ValidationError, match="must differ"):
         Settings(
             database_url="postgresql://u:p@h/d",
+            tls_enabled=False,
             jwt_access_secret="s" * 32,
             jwt_refresh_secret="s" * 32,
         )
@@ -35,6 +37,7 @@ def test_settings_refuse_a_short_secret() -> None:
     with pytest.raises(ValidationError):
         Settings(
             database_url="postgresql://u:p@h/d",
+            tls_enabled=False,
             jwt_access_secret="short",
             jwt_refresh_secret="r" * 32,
         )
