@@ -23,9 +23,6 @@ from vidmesh.transport import ClientOptions, Microservice, TcpClient, TransportE
 
 S = TypeVar("S", bound=ServiceSettings)
 
-TLS_CLOSE_GRACE = 0.05
-"""Seconds the health command waits for its TLS connection to close."""
-
 
 def service_app(
     name: str,
@@ -117,9 +114,4 @@ async def _ask_health(
             answer = Health.model_validate(await client.send(HEALTH))
     except (TransportError, OSError, ValueError):
         return False
-    finally:
-        if ssl_context is not None:
-            # A TLS close is a close_notify exchange run by the loop: let it finish before
-            # asyncio.run closes the loop under the socket.
-            await asyncio.sleep(TLS_CLOSE_GRACE)
     return answer.ok
