@@ -280,3 +280,25 @@ def test_infra_ports_publish_postgres_and_kafka_on_loopback_only() -> None:
     # programs on the host reach the broker through the listener it advertises to them
     assert "HOST://localhost:9094" in kafka["KAFKA_ADVERTISED_LISTENERS"]
     assert "127.0.0.1:9094:9094" in override["kafka"]["ports"]
+
+
+@each_service()
+def test_service_talks_mutual_tls_with_its_own_certificate(
+    compose: dict[str, Any], service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(compose, service, monkeypatch)
+    assert settings.tls_enabled
+    assert (settings.tls_cert, settings.tls_key, settings.tls_ca) == (
+        Path("/tls/tls.crt"),
+        Path("/tls/tls.key"),
+        Path("/tls/ca.crt"),
+    )
+    # The folder `vidmesh certs deploy/certs` makes for this service, and only it, read-only.
+    assert compose["services"][service.name]["volumes"] == [f"./certs/{service.name}:/tls:ro"]
+
+
+@each_service()
+def test_tcp_services_admit_only_the_gateway(
+    compose: dict[str, Any], service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert service_settings(compose, service, monkeypatch).allowed_callers == ["api-gateway"]
