@@ -12,7 +12,7 @@ from vidmesh.kit.migrations import MIGRATION_LOCK
 
 
 async def _start_migration(url: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "VIDMESH_USER_DATABASE_URL": url}
+    env = {**os.environ, "VIDMESH_USER_DATABASE_URL": url, "VIDMESH_USER_TLS_ENABLED": "false"}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

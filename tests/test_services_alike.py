@@ -30,7 +30,12 @@ CHECKS = {
 async def _service(
     name: str, database_url: str, kafka_bootstrap: str, store: ObjectStore, bucket: str
 ) -> Microservice:
-    common: dict[str, Any] = {"port": 0, "database_url": database_url, "drain_timeout": 5}
+    common: dict[str, Any] = {
+        "port": 0,
+        "database_url": database_url,
+        "drain_timeout": 5,
+        "tls_enabled": False,
+    }
     if name == "user":
         return build_user(UserSettings(**common))
     kafka: dict[str, Any] = {"kafka_bootstrap": kafka_bootstrap}

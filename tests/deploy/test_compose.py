@@ -296,3 +296,25 @@ def test_gateway_shares_its_rate_limits_through_the_valkey_with_its_password(
     assert (url.scheme, url.hostname, url.port) == ("redis", "valkey", 6379)
     assert url.password == command[command.index("--requirepass") + 1]
     assert "valkey" in compose["services"]["api-gateway"]["depends_on"]
+
+
+@each_service()
+def test_service_talks_mutual_tls_with_its_own_certificate(
+    compose: dict[str, Any], service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = service_settings(compose, service, monkeypatch)
+    assert settings.tls_enabled
+    assert (settings.tls_cert, settings.tls_key, settings.tls_ca) == (
+        Path("/tls/tls.crt"),
+        Path("/tls/tls.key"),
+        Path("/tls/ca.crt"),
+    )
+    # The folder `vidmesh certs deploy/certs` makes for this service, and only it, read-only.
+    assert compose["services"][service.name]["volumes"] == [f"./certs/{service.name}:/tls:ro"]
+
+
+@each_service()
+def test_tcp_services_admit_only_the_gateway(
+    compose: dict[str, Any], service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert service_settings(compose, service, monkeypatch).allowed_callers == ["api-gateway"]

@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 import pytest
+from vidmesh.devstack.certs import Certificates, ensure_certificates
 from vidmesh.devstack.databases import create_role_and_database, drop_database
 from vidmesh.devstack.pytest_plugin import unique_name
 from vidmesh.devstack.s3 import ObjectStore
@@ -154,16 +155,25 @@ def service_url(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[s
         asyncio.run(drop_database(postgres_url, name, role=True))
 
 
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """Every service's identity, as `vidmesh certs` makes it for compose."""
+    names = ["user", "video", "analytics", "api-gateway"]
+    return ensure_certificates(tmp_path_factory.mktemp("tls"), names)
+
+
 def container_env(
     service: Service,
     *,
     database_url: str,
     kafka_bootstrap: str,
     group: str,
+    certificates: Certificates,
     store: tuple[ObjectStore, str] | None = None,
 ) -> dict[str, str]:
-    """The image's ENV (PATH aside), then what compose or Kubernetes would add (``store``: the
-    video service's S3 store and bucket)."""
+    """The image's ENV (PATH aside), then what compose or Kubernetes would add: its certificate
+    (mutual TLS on, so ``health`` presents it), and ``store``: the video service's S3 store and
+    bucket."""
     env = base_env() | {k: v for k, v in image_env(service.dockerfile).items() if k != "PATH"}
     env |= {
         service.env("host"): "127.0.0.1",
@@ -171,6 +181,9 @@ def container_env(
         service.env("database_url"): database_url,
         service.env("kafka_bootstrap"): kafka_bootstrap,
         service.env("log_level"): "warning",
+        service.env("tls_cert"): str(certificates.cert(service.name)),
+        service.env("tls_key"): str(certificates.key(service.name)),
+        service.env("tls_ca"): str(certificates.ca),
     }
     if service.name == "api-gateway":
         env[service.env("jwt_access_secret")] = secrets.token_hex(32)
@@ -220,6 +233,7 @@ def test_image_commands_migrate_twice_serve_healthy_and_stop_on_sigterm(
     unique_group: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    certificates: Certificates,
 ) -> None:
     store = None
     if service.reaches_store and service.name == "video":  # the gateway holds no store keys
@@ -229,6 +243,7 @@ def test_image_commands_migrate_twice_serve_healthy_and_stop_on_sigterm(
         database_url=service_url,
         kafka_bootstrap=kafka_bootstrap,
         group=unique_group,
+        certificates=certificates,
         store=store,
     )
     revisions = []

@@ -37,6 +37,8 @@ OVERLAYS = ("dev", "prod")
 OLDEST_KUBERNETES = "1.30"
 """The oldest release the manifests are for (preStop ``sleep`` is on by default from 1.30)."""
 VENV_BIN = Path(sys.executable).parent
+CERT_MANAGER = "cert-manager.io/v1"
+"""Custom resources (the cert-manager component): not in the Kubernetes schemas."""
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -63,7 +65,11 @@ def dev() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
+    return sorted(
+        p
+        for p in K8S.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and "cert-manager" not in p.parts
+    )
 
 
 def deployment(objects: dict[tuple[str, str], Any], service: Service) -> dict[str, Any]:
@@ -117,7 +123,8 @@ def _decoded(secret: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_validate.latest_version()])
 def test_overlay_renders_to_objects_valid_for_kubernetes(overlay: str, version: str) -> None:
     for doc in render(overlay):
-        kubernetes_validate.validate(doc, f"{version}.0", strict=True)
+        if doc["apiVersion"] != CERT_MANAGER:
+            kubernetes_validate.validate(doc, f"{version}.0", strict=True)
 
 
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: p.relative_to(K8S).as_posix())
@@ -417,3 +424,41 @@ def test_dev_postgres_runs_the_compose_init_script(dev: dict[tuple[str, str], An
     mounts = {m["name"]: m["mountPath"] for m in postgres["volumeMounts"]}
     assert mounts["init"] == "/docker-entrypoint-initdb.d"
     assert mounts["data"] == "/var/lib/postgresql"
+
+
+# -- service identity: mutual TLS between the services ---------------------------------------------
+
+
+@each_service()
+def test_each_service_mounts_its_own_certificate_and_talks_mutual_tls(
+    objects: dict[tuple[str, str], Any], service: Service
+) -> None:
+    spec = pod_spec(deployment(objects, service))
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == f"{service.name}-tls"
+    assert volumes["tls"]["secret"]["defaultMode"] == 0o440
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+    container = main_container(objects, service)
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert mounts["tls"] == {"name": "tls", "mountPath": "/tls", "readOnly": True}
+    env = container_env(objects, container)  # prod has no Secrets here: read the variables
+    assert env.get(service.env("tls_enabled"), "true").lower() in {"true", "1", "yes", "on"}
+    assert env[service.env("tls_cert")] == "/tls/tls.crt"
+    assert env[service.env("tls_key")] == "/tls/tls.key"
+    assert env[service.env("tls_ca")] == "/tls/ca.crt"
+    assert service.env("allowed_callers") not in env  # the default: the gateway only
+
+
+@each_service()
+def test_dev_certificates_name_each_service_for_both_ends(
+    dev: dict[tuple[str, str], Any], service: Service
+) -> None:
+    certificate = dev["Certificate", service.name]["spec"]
+    assert certificate["secretName"] == f"{service.name}-tls"
+    assert certificate["dnsNames"] == [service.name] == [certificate["commonName"]]
+    assert set(certificate["usages"]) == {"server auth", "client auth"}
+    issuer = dev["Issuer", certificate["issuerRef"]["name"]]
+    assert (
+        issuer["spec"]["ca"]["secretName"] == dev["Certificate", "vidmesh-ca"]["spec"]["secretName"]
+    )
+    assert dev["Service", service.name]["metadata"]["name"] == service.name  # the name verified

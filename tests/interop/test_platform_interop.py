@@ -103,7 +103,9 @@ def video_database_url(service_database: Callable[[str], str]) -> str:
 @pytest.fixture
 async def user_port(nest_packages: Path, user_database_url: str) -> AsyncIterator[int]:
     """The user service on a free port."""
-    settings = UserSettings(port=0, database_url=user_database_url, drain_timeout=5)
+    settings = UserSettings(
+        port=0, database_url=user_database_url, drain_timeout=5, tls_enabled=False
+    )
     async with build_user_service(settings) as service:
         yield port_of(service)
 
@@ -123,6 +125,7 @@ async def video_port(
         database_url=video_database_url,
         kafka_bootstrap=kafka_bootstrap,
         drain_timeout=5,
+        tls_enabled=False,  # the tutorial's NestJS 9 gateway has no TLS client
         s3_endpoint=object_store.endpoint,
         s3_region=object_store.region,
         s3_access_key_id=object_store.access_key_id,

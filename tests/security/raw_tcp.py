@@ -1,8 +1,7 @@
-"""Raw TCP to a running system's services, as an attacker on their network would connect.
-
-Every raw connection of the security suite opens here, so a change in how services admit
-callers (mutual TLS) changes this one function and no test.
-"""
+"""Raw TCP to a running system's services, as the gateway would connect: over mutual TLS with
+the gateway's certificate (plain TCP when the system runs with TLS off). The frame-level tests
+play an admitted caller that sends garbage; test_service_identity.py covers callers that are not
+admitted. Every raw connection of the security suite opens here."""
 
 from __future__ import annotations
 
@@ -18,8 +17,13 @@ LOOPBACK = "127.0.0.1"
 async def open_service_connection(
     system: RunningSystem, service: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw connection to ``service``'s TCP port (``user``, ``video``, ``analytics``)."""
-    return await asyncio.open_connection(LOOPBACK, system.service(service).port)
+    """A raw connection to ``service``'s TCP port (``user``, ``video``, ``analytics``), as the
+    gateway."""
+    context = system.client_tls("api-gateway")
+    port = system.service(service).port
+    if context is None:
+        return await asyncio.open_connection(LOOPBACK, port)
+    return await asyncio.open_connection(LOOPBACK, port, ssl=context, server_hostname=service)
 
 
 async def call(

@@ -67,6 +67,7 @@ def settings(database_url: str, topics: str, unique_group: str) -> Settings:
         kafka_bootstrap=topics,
         kafka_group_id=unique_group,
         drain_timeout=5.0,
+        tls_enabled=False,  # in-process, plain TCP; mutual TLS: vidmesh.transport's tests
         **FAST_GROUP,
     )
 

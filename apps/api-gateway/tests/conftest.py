@@ -76,6 +76,7 @@ def settings(database_url: str) -> Settings:
         max_upload_bytes=1024 * 1024,
         request_timeout=2.0,
         database_pool_size=2,
+        tls_enabled=False,  # the services here are stand-ins on plain TCP
     )
 
 

@@ -111,3 +111,4 @@ def set_env(monkeypatch: pytest.MonkeyPatch, database_url: str, *, port: int) ->
     monkeypatch.setenv("VIDMESH_API_GATEWAY_DATABASE_URL", database_url)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", ACCESS_SECRET)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", REFRESH_SECRET)
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_TLS_ENABLED", "false")

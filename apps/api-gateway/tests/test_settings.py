@@ -13,6 +13,7 @@ def test_settings_come_from_the_gateway_env_prefix(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_ACCESS_SECRET", ACCESS_SECRET)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_JWT_REFRESH_SECRET", REFRESH_SECRET)
     monkeypatch.setenv("VIDMESH_API_GATEWAY_VIDEO_ADDRESS", "video:3002")
+    monkeypatch.setenv("VIDMESH_API_GATEWAY_TLS_ENABLED", "false")
     settings = Settings()
     assert settings.port == 3000
     assert settings.video_address == "video:3002"
@@ -30,6 +31,7 @@ def test_settings_refuse_one_secret_for_both_token_kinds() -> None:
     with pytest.raises(ValidationError, match="must differ"):
         Settings(
             database_url="postgresql://u:p@h/d",
+            tls_enabled=False,
             jwt_access_secret=ACCESS_SECRET,
             jwt_refresh_secret=ACCESS_SECRET,
         )
@@ -39,6 +41,7 @@ def test_settings_refuse_a_short_secret() -> None:
     with pytest.raises(ValidationError):
         Settings(
             database_url="postgresql://u:p@h/d",
+            tls_enabled=False,
             jwt_access_secret="short",
             jwt_refresh_secret=REFRESH_SECRET,
         )

@@ -31,7 +31,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def service(database_url: str) -> AsyncIterator[Microservice]:
-    settings = Settings(host="127.0.0.1", port=0, database_url=database_url)
+    settings = Settings(host="127.0.0.1", port=0, database_url=database_url, tls_enabled=False)
     async with build_service(settings) as service:
         yield service
 

@@ -81,6 +81,7 @@ def settings_of(database_url: str, kafka_bootstrap: str, s3: dict[str, Any], **k
         port=0,
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
+        tls_enabled=False,  # in-process, plain TCP; mutual TLS: vidmesh.transport's tests
         **(s3 | kw),
     )
 

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from vidmesh.transport.context import MessageContext
+from vidmesh.transport.errors import NO_MESSAGE_HANDLER, RemoteError
 from vidmesh.transport.handlers import HandlerKind
 from vidmesh.transport.middleware import CallNext
 from vidmesh.transport.patterns import route_of
 from vidmesh.transport.routing import Router, RouteTable
+from vidmesh.transport.testing import serve_tcp, wait_until
 
 
 def message_context(data: Any = None, route: str = "r") -> MessageContext:
@@ -268,3 +270,72 @@ async def test_route_table_middleware_gets_a_stream_as_an_async_iterator() -> No
 
     result = await RouteTable(router, [middleware]).messages["s"](message_context(data=3))
     assert [item async for item in result] == [0, 1, 2]
+
+
+# -- one route table per transport ----------------------------------------------------------
+
+
+def per_transport_router() -> Router:
+    router = Router()
+
+    @router.message("everywhere")
+    def everywhere() -> str:
+        return "anywhere"
+
+    @router.message("over_tcp", transports=["tcp"])
+    def over_tcp() -> str:
+        return "tcp"
+
+    @router.event("happened", transports="kafka")
+    def happened(data: Any) -> None: ...
+
+    return router
+
+
+def test_a_table_holds_only_the_handlers_declared_for_its_transport() -> None:
+    router = per_transport_router()
+    tcp, kafka = RouteTable(router, transport="tcp"), RouteTable(router, transport="kafka")
+    assert set(tcp.messages) == {route_of("everywhere"), route_of("over_tcp")}
+    assert set(tcp.direct) == set(tcp.messages)
+    assert tcp.events == {}
+    assert set(kafka.messages) == {route_of("everywhere")}
+    assert set(kafka.events) == {route_of("happened")}
+
+
+def test_a_table_for_no_transport_in_particular_holds_every_handler() -> None:
+    table = RouteTable(per_transport_router())
+    assert set(table.messages) == {route_of("everywhere"), route_of("over_tcp")}
+    assert set(table.events) == {route_of("happened")}
+
+
+def test_a_routers_transports_are_the_default_of_its_handlers_and_survive_inclusion() -> None:
+    kafka_only = Router(transports=["kafka"])
+
+    @kafka_only.event("e")
+    def on_kafka(data: Any) -> None: ...
+
+    @kafka_only.event("e", transports=["tcp"])
+    def on_tcp(data: Any) -> None: ...
+
+    service = Router()
+    service.include_router(kafka_only)
+    assert [h.func for h in service.events["e"]] == [on_kafka, on_tcp]
+    assert len(RouteTable(service, transport="kafka").events["e"]) == 1
+    assert len(RouteTable(service, transport="tcp").events["e"]) == 1
+    assert "e" not in RouteTable(service, transport="asgi").events
+
+
+async def test_over_tcp_an_event_declared_for_kafka_runs_no_handler() -> None:
+    seen: list[Any] = []
+    router = Router()
+    router.event("counted", transports=["kafka"])(seen.append)
+    router.event("pinged", transports=["tcp"])(seen.append)
+    router.message("asked", transports=["kafka"])(lambda data: data)
+    async with serve_tcp(router) as served:
+        await served.client.emit("counted", "forged")
+        await served.client.emit("pinged", "real")
+        await wait_until(lambda: seen == ["real"])
+        with pytest.raises(RemoteError) as refused:
+            await served.client.send("asked", 1)
+        assert refused.value.error == NO_MESSAGE_HANDLER
+    assert seen == ["real"]

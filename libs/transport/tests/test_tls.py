@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import trustme
-from vidmesh.transport import ClientOptions, ServiceUnavailable, TcpClient, tls
+from structlog.testing import capture_logs
+from vidmesh.transport import ClientOptions, ServiceUnavailable, TcpClient, TcpServer, identity, tls
+from vidmesh.transport.identity import Admission, peer_names
 from vidmesh.transport.testing import ServedTcp, echo_router, serve_tcp
 
 ONE_TRY = ClientOptions(connect_attempts=1, connect_timeout=2.0)
@@ -128,3 +130,79 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
                 break
             await asyncio.sleep(0.005)
     return True
+
+
+# -- service identity: which callers a server admits ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The server's certificate and one per caller, named after each (``api-gateway``...)."""
+    folder = tmp_path_factory.mktemp("services")
+    ca = trustme.CA()
+    paths = {"ca": folder / "ca.pem"}
+    ca.cert_pem.write_to_path(paths["ca"])
+    for name in ("user", "api-gateway", "video"):
+        paths[name] = folder / f"{name}.pem"
+        ca.issue_cert(name).private_key_and_cert_chain_pem.write_to_path(paths[name])
+    return paths
+
+
+def caller(services: dict[str, Path], name: str | None) -> ssl.SSLContext:
+    """A client context presenting ``name``'s certificate (None: no certificate)."""
+    certfile = None if name is None else services[name]
+    return tls.client_context(services["ca"], certfile=certfile)
+
+
+async def test_an_admitted_callers_certificate_is_served(services: dict[str, Path]) -> None:
+    server_ssl = tls.server_context(services["user"], client_ca=services["ca"])
+    async with serve_tcp(
+        echo_router(), server_ssl=server_ssl, allowed_peers=["api-gateway"]
+    ) as served:
+        gateway = client_of(served, caller(services, "api-gateway"), hostname="user")
+        async with gateway:
+            assert await gateway.send("echo", "gateway") == "gateway"
+
+
+async def test_a_caller_not_admitted_is_closed_before_any_frame_and_audited(
+    services: dict[str, Path],
+) -> None:
+    server_ssl = tls.server_context(services["user"], client_ca=services["ca"])
+    async with serve_tcp(
+        echo_router(), server_ssl=server_ssl, allowed_peers=["api-gateway"]
+    ) as served:
+        stranger = client_of(served, caller(services, "video"), hostname="user")
+        with capture_logs() as captured:
+            await refused(stranger)
+            assert await wait_for(lambda: not served.server.connections)
+    [event] = [e for e in captured if e["event"] == "service_connection_refused"]
+    assert event["identity"] == ["video"]
+    assert event["peer"].startswith("127.0.0.1:")
+    assert event["log_level"] == "warning"
+    assert identity.audit._logger_factory_args == ("vidmesh.audit",)
+
+
+def test_allowed_peers_need_a_server_that_requires_client_certificates(
+    services: dict[str, Path],
+) -> None:
+    with pytest.raises(ValueError, match="client certificates"):
+        TcpServer(ssl_context=tls.server_context(services["user"]), allowed_peers=["x"])
+    with pytest.raises(ValueError, match="client certificates"):
+        TcpServer(allowed_peers=["x"])
+
+
+def test_peer_names_are_the_dns_names_else_the_common_name() -> None:
+    subject = ((("organizationName", "vidmesh"),), (("commonName", "api-gateway"),))
+    both = {"subject": subject, "subjectAltName": (("DNS", "video"), ("IP Address", "10.0.0.1"))}
+    assert peer_names(both) == ("video",)
+    assert peer_names({"subject": subject}) == ("api-gateway",)
+    assert peer_names({}) == ()
+    assert peer_names(None) == ()
+
+
+def test_admission_needs_one_allowed_name() -> None:
+    admission = Admission(["api-gateway"])
+    assert admission.admits(["api-gateway", "api-gateway.vidmesh.svc"])
+    assert not admission.admits(["video"])
+    assert not admission.admits([])
+    assert not Admission([]).admits(["api-gateway"])

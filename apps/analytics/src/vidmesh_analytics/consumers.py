@@ -16,6 +16,7 @@ from vidmesh.contracts.events import VIDEO_DOWNLOADED, VideoDownloaded
 from vidmesh.kit.db import Database
 from vidmesh.kit.inbox import MAX_EVENT_ID_LENGTH
 from vidmesh.transport import Router
+from vidmesh.transport.kafka import KafkaTransport
 
 from vidmesh_analytics.models import MAX_VIDEO_ID_LENGTH
 from vidmesh_analytics.repository import DownloadRepository
@@ -50,7 +51,9 @@ class DownloadConsumer:
 
 
 def build_event_router(consumer: DownloadConsumer) -> Router:
-    """A router handling the events of ``vidmesh.contracts.events`` with ``consumer``."""
-    router = Router()
+    """A router handling the events of ``vidmesh.contracts.events`` with ``consumer``, from
+    Kafka only: an event is what the video service's outbox published, never what a TCP caller
+    says happened (a forged ``video_downloaded`` over TCP finds no handler)."""
+    router = Router(transports=[KafkaTransport.name])
     router.event(VIDEO_DOWNLOADED)(consumer.video_downloaded)
     return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vidmesh.contracts import analytics as contract
 from vidmesh.kit.db import Database
-from vidmesh.transport import Router
+from vidmesh.transport import Router, TcpServer
 
 from vidmesh_analytics.repository import DownloadRepository
 
@@ -28,8 +28,9 @@ class AnalyticsHandlers:
 
 
 def build_router(handlers: AnalyticsHandlers) -> Router:
-    """A router answering every pattern of ``vidmesh.contracts.analytics`` with ``handlers``."""
-    router = Router()
+    """A router answering every pattern of ``vidmesh.contracts.analytics`` with ``handlers``,
+    over TCP (the gateway's queries)."""
+    router = Router(transports=[TcpServer.name])
     router.message(contract.TOP_VIDEOS)(handlers.top_videos)
     router.message(contract.VIDEO_STATS)(handlers.video_stats)
     return router

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import HealthCheck, broker_reachable, health_router
-from vidmesh.transport import Microservice, TcpServer
+from vidmesh.kit.tls import tcp_server
+from vidmesh.transport import Microservice
 from vidmesh.transport.kafka import KafkaTransport, RetryPolicy
 
 from vidmesh_analytics.consumers import DownloadConsumer, build_event_router
@@ -60,10 +61,7 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[
-            TcpServer(settings.host, settings.port, options=settings.server_options()),
-            kafka_transport(settings),
-        ],
+        transports=[tcp_server(settings, SERVICE), kafka_transport(settings)],
         lifespan=lifespan,
         drain_timeout=settings.drain_timeout,
     )

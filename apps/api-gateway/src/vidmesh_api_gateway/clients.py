@@ -15,6 +15,7 @@ from vidmesh.contracts import HEALTH, Health
 from vidmesh.contracts import analytics as analytics_contract
 from vidmesh.contracts import user as user_contract
 from vidmesh.contracts import video as video_contract
+from vidmesh.kit.tls import client_ssl
 from vidmesh.transport import ClientOptions, Pattern, TcpClientPool
 
 from vidmesh_api_gateway.errors import BadGateway
@@ -148,14 +149,23 @@ class Clients:
     def from_settings(cls, settings: Settings) -> Clients:
         options = ClientOptions(request_timeout=settings.request_timeout, connect_attempts=2)
 
-        def pool(address: str) -> TcpClientPool:
+        context = client_ssl(settings)  # the gateway's certificate, presented to each service
+
+        def pool(address: str, service: str) -> TcpClientPool:
             host, port = split_address(address)
-            return TcpClientPool(host, port, size=settings.client_pool_size, options=options)
+            return TcpClientPool(
+                host,
+                port,
+                size=settings.client_pool_size,
+                options=options,
+                ssl_context=context,
+                server_hostname=service,  # verified by its name, whatever the address says
+            )
 
         return cls(
-            user=UserClient(pool(settings.user_address)),
-            video=VideoClient(pool(settings.video_address)),
-            analytics=AnalyticsClient(pool(settings.analytics_address)),
+            user=UserClient(pool(settings.user_address, "user")),
+            video=VideoClient(pool(settings.video_address, "video")),
+            analytics=AnalyticsClient(pool(settings.analytics_address, "analytics")),
         )
 
     async def close(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import health_router
-from vidmesh.transport import Microservice, TcpServer
+from vidmesh.kit.tls import tcp_server
+from vidmesh.transport import Microservice
 
 from vidmesh_user.handlers import UserHandlers, build_router
 from vidmesh_user.repository import UserRepository
@@ -28,7 +29,7 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[TcpServer(settings.host, settings.port, options=settings.server_options())],
+        transports=[tcp_server(settings, SERVICE)],
         lifespan=database.lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -12,7 +12,8 @@ import structlog
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import broker_reachable, health_router
 from vidmesh.kit.relay import OutboxRelay
-from vidmesh.transport import Microservice, ServerOptions, TcpServer
+from vidmesh.kit.tls import tcp_server
+from vidmesh.transport import Microservice, ServerOptions
 
 from vidmesh_video.handlers import VideoHandlers, build_router
 from vidmesh_video.models import Outbox
@@ -109,7 +110,7 @@ def build_service(settings: Settings) -> Microservice:
     return Microservice(
         SERVICE,
         router,
-        transports=[TcpServer(settings.host, settings.port, options=server_options(settings))],
+        transports=[tcp_server(settings, SERVICE, options=server_options(settings))],
         lifespan=lifespan,
         drain_timeout=settings.drain_timeout,
     )

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 from vidmesh.devstack.broker import KAFKA_BOOTSTRAP_ENV
+from vidmesh.devstack.certs import ensure_certificates
 from vidmesh.devstack.demo import DEFAULT_URL, DemoFailed, DemoResult, SystemNotRunning, run_demo
 from vidmesh.devstack.object_storage import DEFAULT_BUCKET
 from vidmesh.devstack.pins import pin as write_pins
@@ -83,6 +84,13 @@ def up(
             help="The store's endpoint in URLs for browsers (default: the store's own).",
         ),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            help="Mutual TLS between the services, certificates in DATA_DIR/tls (--no-tls: plain "
+            "TCP, e.g. beside the tutorial's NestJS 9 gateway)."
+        ),
+    ] = True,
 ) -> None:
     """Start PostgreSQL, the broker, the object store and the four services; Ctrl-C drains and
     stops them. VIDMESH_S3_ENDPOINT (with VIDMESH_S3_ACCESS_KEY_ID, VIDMESH_S3_SECRET_ACCESS_KEY,
@@ -105,8 +113,23 @@ def up(
         on_line=view.line,
         on_event=view.event,
         on_progress=view.notice,
+        tls=tls,
     )
     raise typer.Exit(asyncio.run(_run(system, view)))
+
+
+@app.command()
+def certs(
+    directory: Annotated[Path, typer.Argument(help="Where the CA and certificates go.")],
+) -> None:
+    """Make (or keep, while valid) a local CA and one certificate per service, each service's
+    in DIRECTORY/<service>/ as tls.crt, tls.key and ca.crt: what deploy/compose.yaml mounts."""
+    names = [service.name for service in SERVICES]
+    made = ensure_certificates(directory, names)
+    console = Console(highlight=False)
+    for name in names:
+        console.print(f"{name:<{_WIDTH}} {made.folder(name)}")
+    console.print(f"the CA's key stays in {made.ca_key}: keep it out of the containers")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vidmesh.devstack._process import LOOPBACK
+from vidmesh.devstack.certs import Certificates
 from vidmesh.devstack.object_storage import ObjectStorage
 from vidmesh.devstack.probes import Probe, http_probe, tcp_health_probe
 from vidmesh.devstack.services import (
@@ -39,6 +40,8 @@ class Wiring:
     """The broker is the embedded tansu (analytics then joins its group faster)."""
     storage: ObjectStorage
     extra_env: Mapping[str, str]
+    certificates: Certificates | None = None
+    """The services' certificates; None runs them with mutual TLS off."""
 
 
 def service_env(service: Service, database_url: str, wiring: Wiring) -> dict[str, str]:
@@ -52,6 +55,10 @@ def service_env(service: Service, database_url: str, wiring: Wiring) -> dict[str
         f"{prefix}PORT": str(wiring.ports.of(service.name)),
         f"{prefix}DATABASE_URL": database_url,
     }
+    if wiring.certificates is not None:
+        env |= wiring.certificates.env(prefix, service.name)
+    else:
+        env[f"{prefix}TLS_ENABLED"] = "false"
     if service.uses_kafka:
         env[f"{prefix}KAFKA_BOOTSTRAP"] = wiring.kafka_bootstrap
     if service.name == "analytics" and wiring.tansu:
@@ -103,12 +110,18 @@ async def migrate(service: Service, env: Mapping[str, str], on_line: LineSink | 
     return f"{service.name}: migrate exited with {process.returncode}:\n{tail}"
 
 
-def child_spec(service: Service, env: Mapping[str, str], port: int) -> ChildSpec:
+def child_spec(
+    service: Service, env: Mapping[str, str], port: int, certificates: Certificates | None = None
+) -> ChildSpec:
     """``python -m <package> serve``, ready when the gateway's ``/healthz`` answers 200 or a
-    TCP service answers the health pattern."""
+    TCP service answers the health pattern (with TLS, to its own certificate, which it admits,
+    as its ``health`` command does)."""
     probe: Probe
     if service.name == GATEWAY:
         probe = http_probe(f"http://{LOOPBACK}:{port}/healthz")
+    elif certificates is not None:
+        context = certificates.client_context(service.name)
+        probe = tcp_health_probe(LOOPBACK, port, ssl_context=context, server_hostname=service.name)
     else:
         probe = tcp_health_probe(LOOPBACK, port)
     argv = (sys.executable, "-m", service.package, "serve")

@@ -24,6 +24,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +33,27 @@ PEER_DIR = Path(__file__).parent / "nestpeer"
 
 class NestPeerError(RuntimeError):
     """Node.js or npm is missing, or the install or a peer failed."""
+
+
+@dataclass(frozen=True)
+class NestTls:
+    """Mutual TLS for a Nest client (its ``tlsOptions``): the certificate and key it presents,
+    the CA it trusts, and the name it verifies the server by."""
+
+    key: Path
+    cert: Path
+    ca: Path
+    servername: str
+
+    def to_arg(self) -> str:
+        return json.dumps(
+            {
+                "key": str(self.key),
+                "cert": str(self.cert),
+                "ca": str(self.ca),
+                "servername": self.servername,
+            }
+        )
 
 
 def cache_root() -> Path:
@@ -166,15 +188,17 @@ async def run_nest_client(
     host: str = "127.0.0.1",
     call_timeout: float = 10.0,
     timeout: float = 60.0,
+    tls: NestTls | None = None,
 ) -> list[dict[str, Any]]:
     """Play ``calls`` with ``client.js`` (a Nest ``ClientProxy``) against ``host:port``.
 
     Each call is ``{"kind": "send" | "stream" | "emit", "pattern": ..., "data": ...}`` (see
     ``client.js``); the result has one ``{"ok": value}`` or ``{"err": error}`` per call. Runs
     Node.js as an asyncio subprocess, so a server in the same event loop keeps answering.
-    ``call_timeout`` bounds each call, ``timeout`` the whole run.
+    ``call_timeout`` bounds each call, ``timeout`` the whole run. ``tls``: over mutual TLS.
     """
     env = node_env()
+    tls_args = ["--tls", tls.to_arg()] if tls is not None else []
     process = await asyncio.create_subprocess_exec(
         node_binary(),
         str(script("client.js")),
@@ -184,6 +208,7 @@ async def run_nest_client(
         str(port),
         "--timeout",
         str(round(call_timeout * 1000)),
+        *tls_args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vidmesh.devstack.s3 import ObjectStore
@@ -32,6 +34,15 @@ class RunningSystem:
     @property
     def gateway_url(self) -> str:
         return self.system.gateway_url
+
+    @property
+    def tls_dir(self) -> Path | None:
+        return self.system.tls_dir
+
+    def client_tls(self, caller: str = "api-gateway") -> ssl.SSLContext | None:
+        """A client context presenting ``caller``'s certificate; None with TLS off. Open raw TCP
+        with it and ``server_hostname=<service name>`` (``"user"``)."""
+        return self.system.client_tls(caller)
 
     def services(self) -> list[ServiceStatus]:
         return self.system.services()
@@ -99,9 +110,11 @@ def running_system(
     database_prefix: str = "",
     extra_env: Mapping[str, str] | None = None,
     on_line: LineSink | None = None,
+    tls: bool = True,
 ) -> Iterator[RunningSystem]:
-    """Start a ``System`` (see its arguments; by default on free ports) on an event loop in a
-    thread of its own, yield its blocking handle, stop it on exit."""
+    """Start a ``System`` (see its arguments; by default on free ports, with mutual TLS between
+    the services) on an event loop in a thread of its own, yield its blocking handle, stop it on
+    exit."""
     from vidmesh.devstack.system import System
 
     system = System(
@@ -113,6 +126,7 @@ def running_system(
         database_prefix=database_prefix,
         extra_env=extra_env,
         on_line=on_line,
+        tls=tls,
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="vidmesh-system", daemon=True)

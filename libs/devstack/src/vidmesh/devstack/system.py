@@ -10,9 +10,11 @@ first, then the gateway. Apps are started by module name and never imported here
 launched: ``launch.py``).
 
 Passwords, JWT secrets and S3 keys are made once and kept in ``<data_dir>/secrets.json``, so data
-and tokens survive a restart. ``running_system`` (``running.py``, also importable from here) is
-the same thing for plain (synchronous) code: the system runs on an event loop in a thread of its
-own.
+and tokens survive a restart. So are the services' identities: a local CA and one certificate per
+service in ``<data_dir>/tls`` (``certs.py``), which the services present to each other over mutual
+TLS (``tls=False`` runs them on plain TCP). ``running_system`` (``running.py``, also importable
+from here) is the same thing for plain (synchronous) code: the system runs on an event loop in a
+thread of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ from typing import TypeVar
 
 from vidmesh.devstack._process import LOOPBACK
 from vidmesh.devstack.broker import TansuBroker
+from vidmesh.devstack.certs import Certificates, ensure_certificates
 from vidmesh.devstack.databases import create_role_and_database
 from vidmesh.devstack.launch import Wiring, child_spec, migrate, service_env
 from vidmesh.devstack.object_storage import DEFAULT_BUCKET, ObjectStorage
@@ -37,6 +41,7 @@ from vidmesh.devstack.running import running_system as running_system
 from vidmesh.devstack.s3 import ObjectStore, bucket_name
 from vidmesh.devstack.services import (
     DRAIN_TIMEOUT,
+    GATEWAY,
     SERVICES,
     Ports,
     Secrets,
@@ -77,7 +82,8 @@ class System:
     database name, and before the bucket's name (``e2e_1a2b_`` -> ``e2e-1a2b-vidmesh-videos``),
     so several systems can share one server. ``s3_public_endpoint``: the store's endpoint in
     URLs handed to browsers, if not its own. ``extra_env`` is added to every service's
-    environment (``VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES``...).
+    environment (``VIDMESH_API_GATEWAY_MAX_UPLOAD_BYTES``...). ``tls``: the services talk mutual
+    TLS with certificates in ``<data_dir>/tls`` (``client_tls()`` calls them as one of them).
     """
 
     def __init__(
@@ -97,8 +103,11 @@ class System:
         on_progress: Callable[[str], None] | None = None,
         policy: RestartPolicy | None = None,
         ready_timeout: float = 120.0,
+        tls: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
+        self.tls = tls
+        self.certificates: Certificates | None = None
         self.ports = ports or Ports()
         self._external_postgres = postgres_url
         self._external_kafka = kafka_bootstrap
@@ -128,6 +137,19 @@ class System:
     @property
     def gateway_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.api_gateway}"
+
+    @property
+    def tls_dir(self) -> Path | None:
+        """The CA (``ca.crt``) and each service's ``<name>/tls.crt``, ``tls.key`` and ``ca.crt``;
+        None with TLS off."""
+        return self.data_dir / "tls" if self.tls else None
+
+    def client_tls(self, caller: str = GATEWAY) -> ssl.SSLContext | None:
+        """A client context presenting ``caller``'s certificate (pass the service's name as
+        ``server_hostname``); None with TLS off."""
+        if self.certificates is None:
+            return None
+        return self.certificates.client_context(caller)
 
     @property
     def postgres_url(self) -> str:
@@ -212,6 +234,9 @@ class System:
         _refuse_taken_ports(self.ports)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = load_secrets(self.data_dir / "secrets.json", self.database_names)
+        if self.tls_dir is not None:
+            names = [service.name for service in SERVICES]
+            self.certificates = await asyncio.to_thread(ensure_certificates, self.tls_dir, names)
         await asyncio.gather(
             self._start_postgres(), self._start_embedded_broker(), self._start_object_store()
         )
@@ -221,7 +246,9 @@ class System:
         envs = {s.name: service_env(s, urls[s.name], wiring) for s in SERVICES}
         await asyncio.gather(*(self._migrate(service, envs[service.name]) for service in SERVICES))
         self._progress("migrations done; starting user, video and analytics, then the gateway")
-        specs = [child_spec(s, envs[s.name], self.ports.of(s.name)) for s in SERVICES]
+        specs = [
+            child_spec(s, envs[s.name], self.ports.of(s.name), self.certificates) for s in SERVICES
+        ]
         try:
             await self.supervisor.start(*specs[:-1], ready_timeout=self._ready_timeout)
             gateway = specs[-1]
@@ -330,7 +357,13 @@ class System:
     def _wiring(self) -> Wiring:
         tansu = self._external_kafka is None
         return Wiring(
-            self.ports, self.secrets, self.kafka_bootstrap, tansu, self.storage, self._extra_env
+            self.ports,
+            self.secrets,
+            self.kafka_bootstrap,
+            tansu,
+            self.storage,
+            self._extra_env,
+            self.certificates,
         )
 
 

@@ -9,6 +9,7 @@ check (a container's HEALTHCHECK, a supervisor's readiness probe).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,6 +19,7 @@ from vidmesh.contracts import HEALTH, Health
 from vidmesh.kit.logging import configure_logging
 from vidmesh.kit.migrations import upgrade
 from vidmesh.kit.settings import ServiceSettings
+from vidmesh.kit.tls import client_ssl
 from vidmesh.transport import ClientOptions, Microservice, TcpClient, TransportError
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -57,7 +59,11 @@ def service_app(
 
     def check() -> bool:
         loaded = settings()
-        return health(loaded) if health is not None else tcp_health(loaded.host, loaded.port)
+        if health is not None:
+            return health(loaded)
+        # With mutual TLS the command presents the service's own certificate, which it admits.
+        context = client_ssl(loaded)
+        return tcp_health(loaded.host, loaded.port, ssl_context=context, server_hostname=name)
 
     return service_cli(name, serve=serve, migrate=migrate_all, health=check)
 
@@ -98,17 +104,33 @@ def service_cli(
     return app
 
 
-def tcp_health(host: str, port: int, timeout: float = 3.0) -> bool:
+def tcp_health(
+    host: str,
+    port: int,
+    timeout: float = 3.0,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> bool:
     """True when the TCP service at ``host:port`` answers the health pattern with ok."""
     if host in ("0.0.0.0", "::", ""):  # a bind-all address: ask over loopback
         host = "127.0.0.1"
-    return asyncio.run(_ask_health(host, port, timeout))
+    return asyncio.run(_ask_health(host, port, timeout, ssl_context, server_hostname))
 
 
-async def _ask_health(host: str, port: int, timeout: float) -> bool:
+async def _ask_health(
+    host: str,
+    port: int,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str | None,
+) -> bool:
     options = ClientOptions(request_timeout=timeout, connect_attempts=1)
+    client = TcpClient(
+        host, port, options=options, ssl_context=ssl_context, server_hostname=server_hostname
+    )
     try:
-        async with TcpClient(host, port, options=options) as client:
+        async with client:
             answer = Health.model_validate(await client.send(HEALTH))
     except (TransportError, OSError, ValueError):
         return False

@@ -47,6 +47,22 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     drain_timeout: float = 30.0
     """Seconds a stopping service gives work in flight."""
+    tls_enabled: bool = True
+    """Mutual TLS between services (docs/platform.md): then ``tls_cert``, ``tls_key`` and
+    ``tls_ca`` are required, and a service starts only with them. False only beside peers that
+    have no TLS (the tutorial's NestJS 9 gateway): any process that reaches the port is then
+    trusted."""
+    tls_cert: Path | None = None
+    """This service's certificate (PEM), named after it: DNS name and CN ``user``, ``video``,
+    ``api-gateway``...; it serves (TCP services) and presents itself to others (the gateway)."""
+    tls_key: Path | None = None
+    """Its private key (PEM)."""
+    tls_ca: Path | None = None
+    """The CA (PEM) that signed the services' certificates: callers and servers are checked
+    against it."""
+    allowed_callers: list[str] = ["api-gateway"]
+    """Certificate names admitted to this service's TCP port (besides its own, for its health
+    command); a caller presenting any other is closed before its first frame, and audited."""
     tcp_max_connections: int = Field(default=_TCP_DEFAULTS.max_connections, ge=1)
     """Connections the TCP port holds at once; later ones are closed as soon as accepted."""
     tcp_frame_deadline: float = Field(default=_TCP_DEFAULTS.incomplete_frame_timeout, gt=0)
@@ -54,6 +70,16 @@ class ServiceSettings(BaseSettings):
     tcp_max_incomplete_bytes: int = Field(default=_TCP_DEFAULTS.max_incomplete_bytes, ge=1)
     """Bytes held in unfinished request frames over every connection; a read past it closes
     its connection."""
+
+    @model_validator(mode="after")
+    def _tls_files_given(self) -> Self:
+        if self.tls_enabled and None in (self.tls_cert, self.tls_key, self.tls_ca):
+            prefix = str(self.model_config.get("env_prefix", "")).upper()
+            raise ValueError(
+                f"mutual TLS is on: set {prefix}TLS_CERT, {prefix}TLS_KEY and {prefix}TLS_CA "
+                f"(or {prefix}TLS_ENABLED=false beside a peer without TLS)"
+            )
+        return self
 
     def server_options(self, *, max_frame_length: int | None = None) -> ServerOptions:
         """The TCP server's limits from these settings (``max_frame_length``: the service's)."""

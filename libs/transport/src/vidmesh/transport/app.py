@@ -91,7 +91,6 @@ class Microservice:
         if self.state is not ServiceState.CREATED:
             raise RuntimeError(f"cannot start a service that is {self.state.value}")
         self.state = ServiceState.STARTING
-        table = RouteTable(self.router, self.middleware)
         lifespan = self._lifespan(self)
         try:
             await lifespan.__aenter__()
@@ -101,7 +100,8 @@ class Microservice:
         self._lifespan_context = lifespan
         try:
             for transport in self.transports:
-                await transport.start(table)
+                # One table per transport: a handler is served only where it is declared.
+                await transport.start(RouteTable(self.router, self.middleware, transport.name))
                 self._started.append(transport)
         except BaseException:
             await self._shut_down()

@@ -98,6 +98,8 @@ class CloseReason(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     SEND_BUFFER_EXCEEDED = "send_buffer_exceeded"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    PEER_NOT_ADMITTED = "peer_not_admitted"
+    """The peer's certificate names no caller this server admits (identity.py)."""
     SHUTDOWN = "shutdown"
     CLIENT_CLOSED = "client_closed"
 

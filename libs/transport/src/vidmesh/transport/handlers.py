@@ -43,9 +43,17 @@ class Handler:
     is_stream: bool
     uses_injection: bool
     """True when fast-depends injects something, which may read the current context."""
+    transports: frozenset[str] | None = None
+    """The transports (by ``Transport.name``: ``tcp``, ``kafka``) that serve it; None: all."""
 
     @classmethod
-    def build(cls, func: Callable[..., Any], pattern: Pattern, kind: HandlerKind) -> Handler:
+    def build(
+        cls,
+        func: Callable[..., Any],
+        pattern: Pattern,
+        kind: HandlerKind,
+        transports: frozenset[str] | None = None,
+    ) -> Handler:
         check_handler_pattern(pattern)
         is_stream = inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func)
         call, uses_injection = _build_call(func)
@@ -57,7 +65,12 @@ class Handler:
             call=call,
             is_stream=is_stream,
             uses_injection=uses_injection,
+            transports=transports,
         )
+
+    def served_over(self, transport: str | None) -> bool:
+        """Whether ``transport`` may dispatch to it (None: a table for every transport)."""
+        return transport is None or self.transports is None or transport in self.transports
 
 
 def _build_call(func: Callable[..., Any]) -> tuple[Call, bool]:

@@ -37,11 +37,14 @@ async def serve_tcp(
     middleware: Sequence[Middleware] = (),
     server_ssl: ssl.SSLContext | None = None,
     client_ssl: ssl.SSLContext | None = None,
+    allowed_peers: Sequence[str] | None = None,
     client_options: ClientOptions | None = None,
     client_middleware: Sequence[ClientMiddleware] = (),
 ) -> AsyncIterator[ServedTcp]:
     """Serve ``router`` on 127.0.0.1 (port chosen by the OS) with a client connected to it."""
-    server = TcpServer("127.0.0.1", 0, options=options, ssl_context=server_ssl)
+    server = TcpServer(
+        "127.0.0.1", 0, options=options, ssl_context=server_ssl, allowed_peers=allowed_peers
+    )
     service = Microservice("test", router, transports=[server], middleware=middleware)
     async with service:
         client = TcpClient(

@@ -1,5 +1,8 @@
 // A real NestJS ClientProxy (TCP transporter) that runs a scenario, for vidmesh's interop tests.
-// Usage: node client.js --port N [--host H] [--timeout MS] [--calls FILE]
+// Usage: node client.js --port N [--host H] [--timeout MS] [--calls FILE] [--tls JSON]
+//
+// --tls '{"key": FILE, "cert": FILE, "ca": FILE, "servername": NAME}' connects over mutual TLS
+// with Nest's own `tlsOptions` (the certificate presented, the CA trusted, the name verified).
 //
 // Reads a JSON list of calls from FILE (or stdin), runs them in order over one connection, prints
 // one JSON line holding a list with one result per call, and exits 0. A call is
@@ -57,10 +60,18 @@ async function run(client, call, defaultTimeout) {
 async function main() {
   const calls = readCalls();
   const defaultTimeout = Number(arg('timeout', '10000'));
-  const client = ClientProxyFactory.create({
-    transport: Transport.TCP,
-    options: { host: arg('host', '127.0.0.1'), port: Number(arg('port')) },
-  });
+  const options = { host: arg('host', '127.0.0.1'), port: Number(arg('port')) };
+  const tls = arg('tls');
+  if (tls !== undefined) {
+    const files = JSON.parse(tls);
+    options.tlsOptions = {
+      key: fs.readFileSync(files.key),
+      cert: fs.readFileSync(files.cert),
+      ca: fs.readFileSync(files.ca),
+      servername: files.servername,
+    };
+  }
+  const client = ClientProxyFactory.create({ transport: Transport.TCP, options });
   const results = [];
   for (const call of calls) {
     results.push(await run(client, call, defaultTimeout));

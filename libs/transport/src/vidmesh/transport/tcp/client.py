@@ -7,6 +7,7 @@ It connects on first use and again after the connection is lost; the connection 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -18,6 +19,9 @@ from vidmesh.transport.patterns import Pattern, route_of
 from vidmesh.transport.tcp.client_connection import ClientConnection
 
 _DEFAULT: Any = object()
+
+TLS_CLOSE_TIMEOUT = 1.0
+"""Seconds ``close()`` waits for a TLS connection's closing exchange with the peer."""
 
 
 class TcpClient:
@@ -167,8 +171,13 @@ class TcpClient:
     async def close(self) -> None:
         self._closed = True
         if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            connection.close()
+            if self._ssl is not None:
+                # A TLS close is an exchange the loop runs: wait for it, or a loop closed right
+                # after (a command's asyncio.run) leaves the socket open.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(connection.lost), TLS_CLOSE_TIMEOUT)
 
     async def __aenter__(self) -> TcpClient:
         return self

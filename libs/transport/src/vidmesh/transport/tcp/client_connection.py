@@ -57,6 +57,8 @@ class ClientConnection(asyncio.Protocol):
         self._writes_paused = False
         self._drained: asyncio.Future[None] | None = None
         self.closed = False
+        self.lost: asyncio.Future[None] = self._loop.create_future()
+        """Done once the transport is gone (after a TLS close, the peer's close_notify too)."""
 
     @property
     def in_flight(self) -> int:
@@ -69,6 +71,8 @@ class ClientConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=self._options.write_buffer_high_water)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
         self._fail_all(ConnectionLost(f"connection to {self._address} closed: {exc or 'by peer'}"))
 
     def pause_writing(self) -> None:

@@ -75,6 +75,8 @@ class ServerConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=self._options.write_buffer_high_water)
         if not self._server.admit(self):
             self.close(CloseReason.TOO_MANY_CONNECTIONS, abort=True)
+        elif not self._server.admits_peer(self.peer, transport.get_extra_info("peercert")):
+            self.close(CloseReason.PEER_NOT_ADMITTED, abort=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

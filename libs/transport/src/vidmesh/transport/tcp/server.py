@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import structlog
 from vidmesh.transport.errors import CloseReason
+from vidmesh.transport.identity import Admission
 from vidmesh.transport.options import ServerOptions
 from vidmesh.transport.routing import Router, RouteTable
 from vidmesh.transport.tcp.connection import ServerConnection
@@ -16,7 +19,12 @@ logger = structlog.get_logger("vidmesh.transport.tcp")
 
 
 class TcpServer:
-    """Serves a :class:`RouteTable` over Nest's TCP framing; a transport of a Microservice."""
+    """Serves a :class:`RouteTable` over Nest's TCP framing; a transport of a Microservice.
+
+    With ``allowed_peers`` (needs an ``ssl_context`` that requires client certificates:
+    ``tls.server_context(..., client_ca=...)``) only peers whose certificate names one of them
+    are served; the others are closed before any frame is read, and audited.
+    """
 
     name = "tcp"
 
@@ -27,11 +35,17 @@ class TcpServer:
         *,
         options: ServerOptions | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        allowed_peers: Iterable[str] | None = None,
     ) -> None:
+        if allowed_peers is not None and (
+            ssl_context is None or ssl_context.verify_mode is not ssl.CERT_REQUIRED
+        ):
+            raise ValueError("allowed_peers needs an ssl_context that requires client certificates")
         self.host = host
         self.requested_port = port
         self.options = options or ServerOptions()
         self.ssl_context = ssl_context
+        self.admission = None if allowed_peers is None else Admission(allowed_peers)
         self.table = RouteTable(Router())
         self.connections: set[ServerConnection] = set()
         self.incomplete_bytes = 0
@@ -74,6 +88,10 @@ class TcpServer:
         (the caller then closes its connection, which gives its bytes back)."""
         self.incomplete_bytes += change
         return change <= 0 or self.incomplete_bytes <= self.options.max_incomplete_bytes
+
+    def admits_peer(self, peer: str, cert: Mapping[str, Any] | None) -> bool:
+        """Whether the peer's certificate (the TLS handshake is over) names an allowed caller."""
+        return self.admission is None or self.admission.check(peer, cert)
 
     def forget(self, connection: ServerConnection) -> None:
         self.connections.discard(connection)
