@@ -18,7 +18,7 @@ from vidmesh.contracts import HEALTH
 from vidmesh.devstack.system import RunningSystem
 
 from tests.e2e.fixtures_systems import own_system
-from tests.security.raw_tcp import call, open_service_connection
+from tests.security.raw_tcp import call, close, open_service_connection
 
 MiB = 1024 * 1024
 FRAME_DEADLINE = 2.0
@@ -55,7 +55,7 @@ async def trickle_until_closed(system: RunningSystem) -> float:
     except ConnectionError:
         return time.monotonic() - started
     finally:
-        writer.close()
+        await close(writer)
     raise AssertionError("the whole trickled frame was sent and the connection stayed open")
 
 
@@ -98,8 +98,7 @@ def test_half_frames_on_many_connections_are_bounded(limited_system: RunningSyst
             assert answer["response"]["ok"] is True, answer
             return grown
         finally:
-            for writer in writers:
-                writer.close()
+            await close(*writers)
 
     grown = asyncio.run(attack())
     assert grown < MAX_GROWTH, f"the video service grew by {grown / MiB:.0f} MiB"
