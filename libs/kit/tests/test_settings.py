@@ -33,6 +33,7 @@ def test_kafka_security_settings_reach_the_aiokafka_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_TLS_ENABLED", "false")
     monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
     monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_USERNAME", "video")
@@ -49,6 +50,7 @@ def test_kafka_security_settings_reach_the_aiokafka_arguments(
 
 def test_kafka_sasl_without_a_password_refuses_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_TLS_ENABLED", "false")
     monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("VIDMESH_DEMO_KAFKA_SASL_USERNAME", "video")
     monkeypatch.delenv("VIDMESH_DEMO_KAFKA_SASL_PASSWORD", raising=False)
@@ -58,6 +60,7 @@ def test_kafka_sasl_without_a_password_refuses_to_load(monkeypatch: pytest.Monke
 
 def test_kafka_defaults_to_plaintext(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDMESH_DEMO_DATABASE_URL", "postgresql://demo:pw@db:5432/demo")
+    monkeypatch.setenv("VIDMESH_DEMO_TLS_ENABLED", "false")
     assert DemoSettings().kafka_security.client_kwargs() == {}
 
 

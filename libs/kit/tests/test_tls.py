@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 import trustme
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 from vidmesh.contracts import HEALTH, Health
 from vidmesh.kit.cli import tcp_health
@@ -19,7 +20,7 @@ class DemoSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIDMESH_DEMO_")
     host: str = "127.0.0.1"
     port: int = 0
-    database_url: str = "postgresql://unused@localhost/unused"  # type: ignore[assignment]
+    database_url: SecretStr = SecretStr("postgresql://unused@localhost/unused")
 
 
 @pytest.fixture(scope="module")

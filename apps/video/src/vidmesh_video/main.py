@@ -12,6 +12,7 @@ import structlog
 from vidmesh.kit.db import Database
 from vidmesh.kit.health import broker_reachable, health_router
 from vidmesh.kit.relay import OutboxRelay
+from vidmesh.kit.settings import SERVICE_FRAME_LENGTH
 from vidmesh.kit.tls import tcp_server
 from vidmesh.transport import Microservice, ServerOptions
 
@@ -32,7 +33,7 @@ def server_options(settings: Settings) -> ServerOptions:
     to 4 characters of JSON); off, the small default every other service has."""
     if not settings.buffer_patterns:
         return settings.server_options()
-    frame = max(ServerOptions().max_frame_length, 4 * settings.max_buffer_bytes + MiB)
+    frame = max(SERVICE_FRAME_LENGTH, 4 * settings.max_buffer_bytes + MiB)
     return settings.server_options(max_frame_length=frame)
 
 

@@ -13,6 +13,9 @@ from vidmesh.transport import ServerOptions
 from vidmesh.transport.kafka.security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 _TCP_DEFAULTS = ServerOptions()
+SERVICE_FRAME_LENGTH = 1024 * 1024
+"""The longest request frame a service takes (UTF-16 units): requests between the services are
+small; only the tutorial's Buffer uploads need more (the video service raises it for them)."""
 
 
 class ServiceSettings(BaseSettings):
@@ -84,7 +87,7 @@ class ServiceSettings(BaseSettings):
     def server_options(self, *, max_frame_length: int | None = None) -> ServerOptions:
         """The TCP server's limits from these settings (``max_frame_length``: the service's)."""
         return ServerOptions(
-            max_frame_length=max_frame_length or _TCP_DEFAULTS.max_frame_length,
+            max_frame_length=max_frame_length or SERVICE_FRAME_LENGTH,
             incomplete_frame_timeout=self.tcp_frame_deadline,
             max_incomplete_bytes=self.tcp_max_incomplete_bytes,
             max_connections=self.tcp_max_connections,

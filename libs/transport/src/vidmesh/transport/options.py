@@ -11,10 +11,11 @@ MiB = 1024 * 1024
 class ServerOptions:
     """How a TCP server protects itself from slow, stuck or hostile peers."""
 
-    max_frame_length: int = 1 * MiB
-    """A frame announcing a longer body closes the connection (Nest: maxBufferSize). Requests
-    between services are small; a service taking bigger ones (the tutorial's Buffer uploads)
-    raises it."""
+    max_frame_length: int = 16 * MiB
+    """A frame announcing a longer body closes the connection (Nest: maxBufferSize). Roomy for
+    a library (a Nest peer's megabyte payloads); the vidmesh services take 1 Mi
+    (``vidmesh.kit.settings.SERVICE_FRAME_LENGTH``), the bytes held across connections are
+    capped by ``max_incomplete_bytes``."""
     incomplete_frame_timeout: float = 30.0
     """Seconds a frame may take from its first byte to its last, however steadily it trickles
     (time the server itself stops reading, for backpressure, is not counted)."""
