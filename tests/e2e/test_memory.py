@@ -2,7 +2,7 @@
 video goes up through each upload path (the gateway's streamed form, and a direct upload whose
 parts go straight to the store) and comes back whole while neither the gateway nor the video
 service grows by more than 64 MiB; and 100 clients that never read an 8 MiB download grow the
-gateway by less than 32 MiB.
+gateway by less than 48 MiB (before the store streamed with backpressure: 232 MiB).
 
 Its own system: the shared one keeps the default 100 MiB upload limit (test_video_errors.py
 streams past it).
@@ -31,7 +31,10 @@ MiB = 1024 * 1024
 VIDEO_SIZE = 200 * MiB
 MAX_GROWTH = 64 * MiB
 SLOW_READERS = 100
-MAX_SLOW_READERS_GROWTH = 32 * MiB
+MAX_SLOW_READERS_GROWTH = 48 * MiB
+"""About 330 KiB a stalled download on this machine (a 64 KiB socket write buffer, aiohttp's
+reads from the store, the request's own state) and the allocator's slack under load: 33-42 MiB
+measured; the finding was 232 MiB."""
 WATCHED = ("api-gateway", "video")
 
 
